@@ -1,0 +1,204 @@
+"""The command line: parse, wire the status display to events, turn errors into exit codes.
+
+Every argument yaffmpegp does not know is an ffmpeg output option and is passed on in
+order. The CLI is the only place that prints errors or chooses an exit status.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import ExitCode, UsageError, YaffError
+from .events import Events
+from .ffopts import TOOL_FLAGS
+from .settings import SSHSettings, Settings, default_output
+
+EXAMPLES = """\
+examples:
+  # on this machine's cores (the default): H.264 video, audio copied
+  yaffmpegp --file tape.mkv -c:v libx264 -crf 20 -preset veryfast -c:a copy
+
+  # a VHS capture: deinterlace keeping the frame rate, AAC audio, into MP4
+  yaffmpegp --file vhs.avi -o vhs.mp4 -vf bwdif=mode=send_frame -c:v libx264 -crf 18 -c:a aac
+
+  # on three machines over SSH, 50-second segments
+  yaffmpegp --hostlist alice@box1 box2 box3:2222 --segment-length 50 --file x.mp4 \\
+      -c:a copy -c:v libx264 -crf 25
+
+Everything after the known options is given to ffmpeg as output options, in order,
+exactly as in `ffmpeg -i INPUT <options> OUTPUT`. Note: bwdif's default mode doubles
+the frame rate (one frame per field); use bwdif=mode=send_frame to keep it.
+"""
+
+# our options and how many values each takes ("+": one or more)
+OURS: dict[str, int | str] = {
+    "--hostlist": "+", "--ssh-user": 1, "--segment-length": 1, "--file": 1, "-o": 1, "--output": 1,
+    "-y": 0, "--overwrite": 0, "--local-workers": 1, "--prefetch": 1, "--slots": 1, "--retries": 1,
+    "--stale-timeout": 1, "--workdir": 1, "--keep-workdir": 0, "--debug": 0, "--version": 0,
+    "-h": 0, "--help": 0, "--quiet": 0, "--ssh-config": 1, "--known-hosts": 1,
+    "--accept-new-hostkeys": 0, "--identity": 1, "--remote-workdir": 1, "--remote-ffmpeg": 1,
+}
+
+
+def separate(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(our arguments, ffmpeg's arguments), each in the order given.
+
+    ffmpeg options are skipped over with their value, so a value that looks like one of
+    ours (`-metadata comment=--file`) stays ffmpeg's.
+    """
+    ours: list[str] = []
+    theirs: list[str] = []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        name = tok.split("=", 1)[0] if tok.startswith("--") else tok
+        i += 1
+        if name in OURS:
+            ours.append(tok)
+            if "=" in tok and tok.startswith("--"):
+                continue
+            arity = OURS[name]
+            if arity == "+":
+                while i < len(argv) and not argv[i].startswith("-"):
+                    ours.append(argv[i])
+                    i += 1
+            else:
+                ours.extend(argv[i:i + int(arity)])
+                i += int(arity)
+            continue
+        theirs.append(tok)
+        if tok.startswith("-") and tok != "-":
+            flag = tok[1:].split(":", 1)[0]
+            is_flag = flag in TOOL_FLAGS or (flag.startswith("no") and flag[2:] in TOOL_FLAGS)
+            if not is_flag and i < len(argv):
+                theirs.append(argv[i])
+                i += 1
+    return ours, theirs
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="yaffmpegp",
+        usage="yaffmpegp [--hostlist HOST ...] [--segment-length SECONDS] --file INPUT [-o OUTPUT] "
+              "[-y] [FFMPEG OUTPUT OPTIONS ...]",
+        description="Encode a video faster by cutting it into segments, encoding them at the same "
+                    "time on several hosts (or this machine's cores), and joining them frame-exactly.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
+    )
+    p.add_argument("--file", required=True, type=Path, metavar="INPUT", help="the video to encode")
+    p.add_argument("-o", "--output", type=Path, help="output file (default: INPUT's name with "
+                   ".yaffmpegp before the extension, next to it)")
+    p.add_argument("-y", "--overwrite", action="store_true", help="overwrite an existing output")
+    p.add_argument("--hostlist", nargs="+", default=[], metavar="HOST",
+                   help="hosts to encode on: host, user@host, host:port, [v6]:port; "
+                        "'localhost' means this machine's workers (default: local workers only)")
+    p.add_argument("--ssh-user", help="user for hosts that name none (default: ~/.ssh/config, then yours)")
+    p.add_argument("--segment-length", type=float, default=50.0, metavar="SECONDS",
+                   help="target segment length; cuts fall on keyframes (default: 50)")
+    p.add_argument("--local-workers", type=int, metavar="N",
+                   help="local encodes at once (default: one per core)")
+    p.add_argument("--prefetch", type=int, default=1, metavar="N",
+                   help="segments uploaded ahead of each host's encoder (default: 1)")
+    p.add_argument("--slots", type=int, default=1, metavar="K", help="encodes at once per SSH host (default: 1)")
+    p.add_argument("--retries", type=int, default=3, metavar="N",
+                   help="further attempts for a segment whose encode failed (default: 3)")
+    p.add_argument("--stale-timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="kill an encode whose progress has not moved for this long (default: 120)")
+    p.add_argument("--workdir", type=Path, metavar="DIR",
+                   help="where the private work dir is made (default: the system temp dir)")
+    p.add_argument("--keep-workdir", action="store_true", help="keep the work files (for debugging)")
+    p.add_argument("--ssh-config", action="append", default=[], metavar="PATH",
+                   help="an ssh config file to read as well as ~/.ssh/config")
+    p.add_argument("--known-hosts", metavar="PATH", help="known_hosts file (default: ~/.ssh/known_hosts)")
+    p.add_argument("--accept-new-hostkeys", action="store_true",
+                   help="accept and remember keys of hosts not yet known (a changed key is always refused)")
+    p.add_argument("--identity", action="append", default=[], metavar="PATH", help="a private key to log in with")
+    p.add_argument("--remote-workdir", metavar="DIR", help="parent of the private work dir on hosts (default: /tmp)")
+    p.add_argument("--remote-ffmpeg", default="ffmpeg", metavar="PATH", help="ffmpeg on the hosts (default: ffmpeg)")
+    p.add_argument("--quiet", action="store_true", help="print only warnings and errors")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and full ffmpeg errors")
+    p.add_argument("--version", action="version", version=f"yaffmpegp {__version__}")
+    return p
+
+
+def settings_from(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
+    ours, theirs = separate(argv)
+    ns = build_parser().parse_args(ours)
+    if ns.segment_length <= 0:
+        raise UsageError("--segment-length must be positive")
+    for name in ("local_workers", "slots"):
+        if getattr(ns, name) is not None and getattr(ns, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if ns.prefetch < 0 or ns.retries < 0:
+        raise UsageError("--prefetch and --retries cannot be negative")
+    src: Path = ns.file
+    s = Settings(
+        input=src,
+        output=ns.output or default_output(src),
+        ffmpeg_args=tuple(theirs),
+        overwrite=ns.overwrite,
+        hosts=tuple(ns.hostlist),
+        segment_length=ns.segment_length,
+        local_workers=ns.local_workers,
+        prefetch=ns.prefetch,
+        slots=ns.slots,
+        retries=ns.retries,
+        stale_timeout=ns.stale_timeout,
+        workdir=ns.workdir,
+        keep_workdir=ns.keep_workdir,
+        ssh=SSHSettings(user=ns.ssh_user, config=tuple(ns.ssh_config), known_hosts=ns.known_hosts,
+                        accept_new_hostkeys=ns.accept_new_hostkeys, identity=tuple(ns.identity),
+                        remote_workdir=ns.remote_workdir, remote_ffmpeg=ns.remote_ffmpeg),
+    )
+    return s, ns
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    from .job import run  # after parsing would be nicer, but the import is cheap
+    from .ui import Status
+
+    status: Status | None = None
+    try:
+        settings, ns = settings_from(argv)
+        status = Status(quiet=ns.quiet)
+        result = asyncio.run(run(settings, Events(status)))
+    except YaffError as exc:
+        if status:
+            status.close()
+        print(f"yaffmpegp: error: {exc}", file=sys.stderr)
+        if debug:
+            print(exc.details(), file=sys.stderr)
+            traceback.print_exc()
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        if status:
+            status.close()
+        print("yaffmpegp: interrupted; work files removed", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except SystemExit:
+        raise
+    except Exception as exc:  # a bug: say so in one line, the traceback with --debug
+        if status:
+            status.close()
+        print(f"yaffmpegp: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+              file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        return int(ExitCode.FAILED)
+    if status:
+        status.close()
+    if not ns.quiet:
+        print(f"yaffmpegp: wrote {result.output}", file=sys.stderr)
+    return int(ExitCode.OK)

@@ -1,0 +1,104 @@
+"""What happens during a run, as plain values. The core emits them; the UI, the events file
+and the report only listen."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Event:
+    at: float = field(default_factory=time.time, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Planned(Event):
+    segments: int
+    frames: int  # frames the output will hold
+    hosts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Stage(Event):
+    """A host's stage changed what it is doing: stage is send|encode|get, state is a word
+    such as idle, sending, encoding, downloading."""
+
+    host: str
+    stage: str
+    state: str
+    segment: int | None = None
+
+
+@dataclass(frozen=True)
+class Transferred(Event):
+    host: str
+    segment: int
+    direction: str  # "up" or "down"
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class EncodeProgress(Event):
+    host: str
+    segment: int
+    frame: int
+    fps: float
+
+
+@dataclass(frozen=True)
+class SegmentDone(Event):
+    host: str
+    segment: int
+    frames: int
+    seconds: float  # encode time
+
+
+@dataclass(frozen=True)
+class AttemptFailed(Event):
+    host: str
+    segment: int
+    attempt: int
+    error: str
+    retry: bool
+
+
+@dataclass(frozen=True)
+class HostDown(Event):
+    host: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Message(Event):
+    """A line for the user (warnings, notes)."""
+
+    text: str
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Joined(Event):
+    frames: int
+
+
+@dataclass(frozen=True)
+class Checked(Event):
+    checks: tuple[str, ...]
+
+
+Listener = Callable[[Event], None]
+
+
+class Events:
+    """A list of listeners; emitting calls each in turn."""
+
+    def __init__(self, *listeners: Listener) -> None:
+        self._listeners = list(listeners)
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, event: Event) -> None:
+        for listener in self._listeners:
+            listener(event)

@@ -1,0 +1,193 @@
+"""ffmpeg command lines, as pure functions of their inputs (tested as exact lists).
+
+Fixed commands are built with ffmpeg-python. Commands that carry the user's pass-through
+options are plain lists, because those options must keep the order the user gave them.
+Every list here is the arguments *after* the program name, so a host can put its own ffmpeg
+path in front.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import ffmpeg
+
+QUIET = ["-nostdin", "-hide_banner", "-v", "error"]
+PROGRESS = ["-nostats", "-progress", "pipe:1"]
+
+
+def _compiled(stream: object) -> list[str]:
+    """ffmpeg-python's argv without the program name, quiet options in front."""
+    argv = ffmpeg.compile(stream, cmd="ffmpeg")[1:]  # type: ignore[arg-type]
+    if argv[-1] == "-y":  # ffmpeg-python puts -y last; ffmpeg wants options before outputs
+        argv = ["-y"] + argv[:-1]
+    return QUIET + argv
+
+
+def split_args(src: str, stream: int, split_frames: Sequence[int], pattern: str, fmt: str) -> list[str]:
+    """Cut one video stream into pieces with the segment muxer, copying packets.
+
+    `split_frames` are decode-order packet numbers of keyframes: exact, where
+    `-segment_time` would only be a wish. Timestamps are kept (-copyts) so every piece
+    stays on the source's timeline.
+    """
+    out = {"map": f"0:{stream}", "c": "copy", "f": "segment", "segment_format": fmt,
+           "reset_timestamps": 0, "map_metadata": -1, "map_chapters": -1}
+    if split_frames:
+        out["segment_frames"] = ",".join(str(n) for n in split_frames)
+    else:
+        out["segment_time"] = 10**9  # one piece
+    return _compiled(ffmpeg.input(src, copyts=None).output(pattern, **out).overwrite_output())
+
+
+def head_args(piece: str, packets: int, out: str) -> list[str]:
+    """The first `packets` packets of a piece: the next keyframe and its leading pictures."""
+    return _compiled(ffmpeg.input(piece, copyts=None)
+                     .output(out, map="0:0", c="copy", **{"frames:v": packets}).overwrite_output())
+
+
+def concat_copy_args(list_file: str, out: str) -> list[str]:
+    """Stream-copy the files of a concat list into one file."""
+    return _compiled(ffmpeg.input(list_file, f="concat", safe=0)
+                     .output(out, map="0:0", c="copy").overwrite_output())
+
+
+def ffconcat_quote(path: str) -> str:
+    """A path for a concat list: single-quoted, with ' written as '\\''."""
+    return "'" + path.replace("'", "'\\''") + "'"
+
+
+def concat_list(entries: Sequence[tuple[str, Fraction | None]]) -> str:
+    """ffconcat text for (path, duration in seconds or None) entries."""
+    lines = ["ffconcat version 1.0"]
+    for path, duration in entries:
+        lines.append(f"file {ffconcat_quote(path)}")
+        if duration is not None:
+            lines.append(f"duration {float(duration):.6f}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Trim:
+    """Frames to keep, in the unit's own time base: start <= pts < end (end None: to the end)."""
+
+    start: int
+    end: int | None
+
+    def filter(self) -> str:
+        end = f":end_pts={self.end}" if self.end is not None else ""
+        return f"trim=start_pts={self.start}{end}"
+
+
+def video_filter(trim: Trim, user_filter: str | None) -> str:
+    return trim.filter() + (f",{user_filter}" if user_filter else "")
+
+
+def segment_args(
+    src: str,
+    out: str,
+    trim: Trim,
+    user_segment_opts: Sequence[str],
+    user_filter: str | None,
+    fmt: str,
+    threads: int | None = None,
+    *,
+    progress: bool = True,
+) -> list[str]:
+    """Encode one segment: its video only, the context frames trimmed away before the user's
+    filters, into an intermediate container that holds any codec."""
+    args = QUIET + (PROGRESS if progress else []) + ["-copyts", "-i", src, "-map", "0:v:0",
+                                                     "-an", "-sn", "-dn", "-map_metadata", "-1",
+                                                     "-map_chapters", "-1"]
+    if threads:
+        args += ["-threads", str(threads)]
+    args += list(user_segment_opts)
+    args += ["-vf", video_filter(trim, user_filter), "-f", fmt, "-y", out]
+    return args
+
+
+def preflight_args(src: str, user_opts: Sequence[str], out: str, seconds: float = 1.0) -> list[str]:
+    """The user's own command on the first second of the input, at info level so ffmpeg
+    prints its stream mapping: it shows how ffmpeg would choose streams and encoders, and
+    fails on options ffmpeg rejects before anything is split."""
+    return ["-nostdin", "-hide_banner", "-v", "info", "-nostats", "-t", f"{seconds:g}",
+            "-i", src, *user_opts, "-y", out]
+
+
+def segment_preflight_args(src: str, stream: int, user_segment_opts: Sequence[str],
+                           user_filter: str | None, fmt: str, out: str, seconds: float = 1.0) -> list[str]:
+    """The segment encode on the first second of the source, into the intermediate format."""
+    vf = user_filter or "null"
+    return QUIET + ["-t", f"{seconds:g}", "-i", src, "-map", f"0:{stream}", "-an", "-sn", "-dn",
+                    *user_segment_opts, "-vf", vf, "-f", fmt, "-y", out]
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One line of ffmpeg's 'Stream mapping:' section."""
+
+    input_index: int
+    output_index: int
+    encoder: str | None  # None: stream copy
+
+
+_MAP_LINE = re.compile(r"^\s*Stream #0:(\d+)\S* -> #0:(\d+)\S* \((.*)\)\s*$")
+_ENCODER = re.compile(r"-> (\S+) \(([^()]+)\)$")
+
+
+def parse_mapping(stderr: str) -> list[Mapping]:
+    """ffmpeg's stream mapping from its info-level stderr, in output order."""
+    out: list[Mapping] = []
+    in_section = False
+    for line in stderr.splitlines():
+        if line.startswith("Stream mapping:"):
+            in_section = True
+            continue
+        if in_section:
+            m = _MAP_LINE.match(line)
+            if not m:
+                if line.startswith("  "):
+                    continue  # e.g. a filtergraph line
+                break
+            what = m.group(3)
+            enc = None
+            if what != "copy":
+                e = _ENCODER.search(what)
+                if e is None:
+                    enc = what.split()[-1].strip("()")
+                else:  # "h264 (native) -> ffv1 (native)": ffmpeg's own encoder has the codec's name
+                    enc = e.group(1) if e.group(2) == "native" else e.group(2)
+            out.append(Mapping(int(m.group(1)), int(m.group(2)), enc))
+    return sorted(out, key=lambda mp: mp.output_index)
+
+
+def final_args(
+    src: str,
+    concat_file: str,
+    offset: float,
+    mapping: Sequence[Mapping],
+    video_out: int,
+    user_final_opts: Sequence[str],
+    copy_outputs: Sequence[int],
+    out: str,
+) -> list[str]:
+    """Mux the joined video with everything else the user's command would produce.
+
+    Input 0 is the source, so global metadata and chapters come from it as in a single pass;
+    input 1 is the concat list of encoded segments. Maps are written out explicitly, in
+    ffmpeg's own output order taken from the preflight; the joined video is copied.
+    """
+    args = QUIET + PROGRESS + ["-i", src]
+    if offset:
+        args += ["-itsoffset", f"{offset:.6f}"]
+    args += ["-f", "concat", "-safe", "0", "-i", concat_file]
+    for m in mapping:
+        args += ["-map", "1:0" if m.output_index == video_out else f"0:{m.input_index}"]
+    args += list(user_final_opts)
+    for k in copy_outputs:
+        args += [f"-c:{k}", "copy"]
+    src_video = next(m.input_index for m in mapping if m.output_index == video_out)
+    args += [f"-map_metadata:s:{video_out}", f"0:s:{src_video}", "-y", out]
+    return args

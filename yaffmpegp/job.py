@@ -1,0 +1,192 @@
+"""One input end to end: check → probe → preflight → plan → split → schedule → join → check."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from .errors import (HostError, InputError, NoHostsError, OutputError, ToolError, YaffError,
+                     first_error)
+from .events import Checked, Events, HostDown, Message, Planned
+from .ffcmd import segment_args
+from .ffopts import RoutedOptions, option_table, split_options
+from .join import FinalMux, check, join
+from .pipeline import HostPipeline, PipelineSettings
+from .plan import plan_cuts
+from .preflight import Preflight, run_preflight
+from .probe import MediaInfo, first_error_line, probe_media, probe_packets, run_tool
+from .scheduler import WorkQueue
+from .segment import Segment
+from .settings import Settings
+from .split import split
+from .transport import HostRequirements, Transport
+from .transport.local import LocalTransport
+
+
+#: makes the hosts of a run: (settings, local parent dir for local workers) -> transports
+TransportFactory = Callable[[Settings, Path], list[Transport]]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    output: Path
+    segments: int
+    frames: int
+    checks: tuple[str, ...]
+
+
+def check_paths(s: Settings) -> None:
+    """Everything about the input and output files that can be known before any work."""
+    src = s.input
+    if not src.exists():
+        raise InputError(f"{src}: no such file")
+    if not src.is_file():
+        raise InputError(f"{src}: not a regular file")
+    if not os.access(src, os.R_OK):
+        raise InputError(f"{src}: permission denied")
+    if src.stat().st_size == 0:
+        raise InputError(f"{src}: the file is empty")
+    out = s.output
+    if not out.parent.is_dir():
+        raise OutputError(f"{out}: the directory {out.parent} does not exist")
+    if out.exists() and out.resolve() == src.resolve():
+        raise OutputError(f"{out}: the output would overwrite the input")
+    if out.exists() and not s.overwrite:
+        raise OutputError(f"{out}: already exists (use -y to overwrite)")
+    if not os.access(out.parent, os.W_OK):
+        raise OutputError(f"{out}: the directory {out.parent} is not writable")
+
+
+def partial_path(out: Path) -> Path:
+    """Where the output is written until it passed its checks (same directory, same
+    extension so ffmpeg picks the same muxer)."""
+    return out.with_name(f".{out.stem}.yaffmpegp-partial{out.suffix}")
+
+
+def local_transports(s: Settings, parent: Path) -> list[Transport]:
+    workers = s.local_workers or os.cpu_count() or 1
+    return [LocalTransport(parent, ffmpeg=s.ffmpeg, label=f"local{i + 1}" if workers > 1 else "local",
+                           slots=1) for i in range(workers)]
+
+
+def threads_per_worker(s: Settings, local_count: int) -> int | None:
+    """ffmpeg's threads shared out among local workers, so they do not oversubscribe."""
+    if not local_count:
+        return None
+    return max(1, (os.cpu_count() or 1) // local_count)
+
+
+async def run(s: Settings, events: Events, make_transports: TransportFactory | None = None) -> JobResult:
+    check_paths(s)
+    for tool in (s.ffmpeg, s.ffprobe):
+        if shutil.which(tool) is None:
+            raise ToolError(f"{tool} not found: install ffmpeg (e.g. apt-get install ffmpeg)")
+    routed = split_options(s.ffmpeg_args, option_table(s.ffmpeg))
+    media = await probe_media(s.input, s.ffprobe)
+    if not media.video_streams:
+        raise InputError(f"{s.input}: no video stream")
+    base = s.workdir or Path(tempfile.gettempdir())
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix="yaffmpegp-", dir=base))  # mode 700
+    except OSError as exc:
+        raise OutputError(f"cannot create a work dir in {base}: {exc.strerror or exc}") from exc
+    partial = partial_path(s.output)
+    try:
+        result = await _run_in(s, events, media, routed, workdir, partial, make_transports)
+        os.replace(partial, s.output)
+        return result
+    finally:
+        partial.unlink(missing_ok=True)
+        if s.keep_workdir:
+            events.emit(Message(f"work files kept in {workdir}"))
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedOptions, workdir: Path,
+                  partial: Path, make_transports: TransportFactory | None) -> JobResult:
+    pre = await run_preflight(media, routed, s.output, workdir, s.ffmpeg, s.ffprobe)
+    if pre.encoder is None:
+        return await _single_pass(s, events, routed, partial)
+    vstream = next(st for st in media.streams if st.index == pre.video_in)
+    packets = await probe_packets(s.input, pre.video_in, s.ffprobe)
+    plan = plan_cuts(packets, vstream.time_base, s.segment_length)
+    segments = await split(s.input, pre.video_in, plan, vstream.time_base, workdir,
+                           rate=pre.rate, fmt=pre.fmt, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe)
+    hosts_dir = workdir / "hosts"
+    hosts_dir.mkdir()
+    transports: list[Transport] = (make_transports(s, hosts_dir) if make_transports
+                                   else local_transports(s, hosts_dir))
+    try:
+        usable = await _open_hosts(transports, HostRequirements((pre.encoder,)), events)
+        local_count = sum(isinstance(t, LocalTransport) for t in usable)
+        threads = threads_per_worker(s, local_count)
+        events.emit(Planned(len(segments), sum(x.expected for x in segments), tuple(t.label for t in usable)))
+        results = workdir / "encoded"
+        results.mkdir()
+
+        def build(seg: Segment, src: str, out: str) -> list[str]:
+            return segment_args(src, out, seg.trim, routed.segment, routed.video_filter, pre.fmt, threads)
+
+        work = WorkQueue(segments, s.retries)
+        ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for t in usable:
+                    tg.create_task(HostPipeline(t, work, build, ps, events).run())
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
+    finally:
+        await asyncio.gather(*(t.close() for t in transports), return_exceptions=True)
+    mux = _final_mux(media, pre, routed, plan.cuts[0].pts * vstream.time_base)
+    await join(segments, results, mux, partial, events, s.ffmpeg)
+    checks = await check(partial, segments, mux, s.ffprobe)
+    events.emit(Checked(tuple(checks)))
+    return JobResult(s.output, len(segments), sum(x.expected for x in segments), tuple(checks))
+
+
+def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, first_pts: Fraction) -> FinalMux:
+    return FinalMux(
+        source=media.path,
+        mapping=pre.mapping,
+        video_out=pre.video_out,
+        copy_outputs=(pre.video_out, *pre.other_video_outs),
+        user_final_opts=routed.final,
+        offset=float(first_pts) - media.start_time,
+        expected_streams=pre.streams,
+    )
+
+
+async def _open_hosts(transports: list[Transport], req: HostRequirements, events: Events) -> list[Transport]:
+    """Open every host at once; a host that fails is reported and left out."""
+    results = await asyncio.gather(*(t.open(req) for t in transports), return_exceptions=True)
+    usable = []
+    errors: list[HostError] = []
+    for t, r in zip(transports, results):
+        if isinstance(r, HostError):
+            errors.append(r)
+            events.emit(HostDown(t.label, str(r)))
+        elif isinstance(r, BaseException):
+            raise r
+        else:
+            usable.append(t)
+    if not usable:
+        if len(errors) == 1:
+            raise errors[0]
+        raise NoHostsError("no usable host: " + "; ".join(str(e) for e in errors))
+    return usable
+
+
+async def _single_pass(s: Settings, events: Events, routed: RoutedOptions, partial: Path) -> JobResult:
+    """The video is copied: there is nothing to encode in parallel, so run ffmpeg as asked."""
+    events.emit(Message("the video is copied, not encoded: running a single ffmpeg"))
+    args = ["-nostdin", "-hide_banner", "-v", "error", "-i", str(s.input), *routed.user_argv, "-y", str(partial)]
+    code, _, err = await run_tool([s.ffmpeg, *args])
+    if code != 0:
+        raise YaffError(f"ffmpeg failed: {first_error_line(err)}", argv=args, returncode=code, stderr=err)
+    return JobResult(s.output, 0, 0, ())

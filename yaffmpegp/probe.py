@@ -1,0 +1,178 @@
+"""What is in a media file, as ffprobe sees it: streams, chapters, and a video packet index."""
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from .errors import InputError, ToolError, tail
+
+
+@dataclass(frozen=True)
+class Stream:
+    index: int
+    codec_type: str  # video, audio, subtitle, data, attachment
+    codec_name: str
+    time_base: Fraction
+    start_time: float | None
+    frame_rate: Fraction | None  # r_frame_rate for video
+    attached_pic: bool = False
+    width: int | None = None
+    height: int | None = None
+    field_order: str | None = None
+    tags: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: Path
+    format_name: str
+    start_time: float
+    duration: float | None
+    streams: tuple[Stream, ...]
+    chapters: int
+    tags: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def video_streams(self) -> list[Stream]:
+        return [s for s in self.streams if s.codec_type == "video" and not s.attached_pic]
+
+
+@dataclass(frozen=True)
+class Packet:
+    """One video packet, in decode order; timestamps in the stream's time base."""
+
+    pts: int
+    key: bool
+
+
+def _fraction(text: str | None) -> Fraction | None:
+    if not text or text in ("0/0", "N/A"):
+        return None
+    try:
+        value = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value or None
+
+
+def _float(text: object) -> float | None:
+    try:
+        return float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+async def run_tool(argv: list[str]) -> tuple[int, str, str]:
+    """Run ffprobe/ffmpeg to completion; (returncode, stdout, stderr)."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        raise ToolError(f"cannot run {argv[0]}: {exc.strerror or exc}", argv=argv) from exc
+    try:
+        out, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def first_error_line(stderr: str) -> str:
+    """The line of ffmpeg/ffprobe stderr that best names what went wrong."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    keys = ("unknown", "unable", "invalid", "not found", "no such", "could not", "unrecognized",
+            "error", "failed", "cannot", "incorrect", "not supported", "does not")
+    generic = ("conversion failed", "error opening output files", "error while opening encoder",
+               "error initializing output stream", "error splitting the argument list")
+    for line in lines:
+        low = line.lower()
+        if any(k in low for k in keys) and not any(g in low for g in generic):
+            return line
+    return lines[-1] if lines else "no message"
+
+
+def parse_media(path: Path, data: dict) -> MediaInfo:
+    streams = []
+    for s in data.get("streams", []):
+        streams.append(Stream(
+            index=int(s["index"]),
+            codec_type=s.get("codec_type", "unknown"),
+            codec_name=s.get("codec_name", "unknown"),
+            time_base=_fraction(s.get("time_base")) or Fraction(1, 1000),
+            start_time=_float(s.get("start_time")),
+            frame_rate=_fraction(s.get("r_frame_rate")),
+            attached_pic=bool(s.get("disposition", {}).get("attached_pic")),
+            width=s.get("width"),
+            height=s.get("height"),
+            field_order=s.get("field_order"),
+            tags=dict(s.get("tags", {})),
+        ))
+    fmt = data.get("format", {})
+    return MediaInfo(
+        path=path,
+        format_name=fmt.get("format_name", "unknown"),
+        start_time=_float(fmt.get("start_time")) or 0.0,
+        duration=_float(fmt.get("duration")),
+        streams=tuple(streams),
+        chapters=len(data.get("chapters", [])),
+        tags=dict(fmt.get("tags", {})),
+    )
+
+
+async def probe_media(path: Path, ffprobe: str = "ffprobe") -> MediaInfo:
+    argv = [ffprobe, "-v", "error", "-of", "json", "-show_format", "-show_streams",
+            "-show_chapters", str(path)]
+    code, out, err = await run_tool(argv)
+    if code != 0:
+        raise InputError(f"{path}: not a media file ffprobe can read ({first_error_line(err)})",
+                         argv=argv, returncode=code, stderr=err)
+    try:
+        return parse_media(path, json.loads(out))
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ToolError(f"cannot parse ffprobe output for {path}", argv=argv, stderr=tail(out)) from exc
+
+
+def parse_packets(csv_text: str) -> list[Packet]:
+    """Packets from `ffprobe -show_entries packet=pts,dts,flags -of csv=p=0`."""
+    packets = []
+    for line in csv_text.splitlines():
+        parts = line.strip().split(",")
+        if len(parts) < 3:
+            continue
+        pts, dts, flags = parts[0], parts[1], parts[2]
+        stamp = pts if pts not in ("", "N/A") else dts
+        if stamp in ("", "N/A"):
+            continue  # a packet without any timestamp cannot be placed; ffmpeg drops it too
+        packets.append(Packet(int(stamp), flags.startswith("K")))
+    return packets
+
+
+async def probe_packets(path: Path, stream: int, ffprobe: str = "ffprobe") -> list[Packet]:
+    """Every packet of one stream, in decode order (demuxing only, no decoding)."""
+    argv = [ffprobe, "-v", "error", "-select_streams", str(stream), "-show_entries",
+            "packet=pts,dts,flags", "-of", "csv=p=0", str(path)]
+    code, out, err = await run_tool(argv)
+    if code != 0:
+        raise InputError(f"{path}: cannot read video packets ({first_error_line(err)})",
+                         argv=argv, returncode=code, stderr=err)
+    return parse_packets(out)
+
+
+async def count_frames(path: Path, ffprobe: str = "ffprobe") -> int:
+    """Number of packets of the first video stream (one per frame in what we encode)."""
+    argv = [ffprobe, "-v", "error", "-select_streams", "v:0", "-count_packets",
+            "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)]
+    code, out, err = await run_tool(argv)
+    if code != 0:
+        raise ToolError(f"cannot count frames in {path.name}: {first_error_line(err)}",
+                        argv=argv, returncode=code, stderr=err)
+    try:
+        return int(out.strip().splitlines()[0].strip(","))
+    except (ValueError, IndexError) as exc:
+        raise ToolError(f"cannot count frames in {path.name}", argv=argv, stderr=out) from exc

@@ -1,0 +1,56 @@
+"""One shared queue of segments that every host pulls from, and the retry policy.
+
+A fast host simply comes back for more. A failed attempt that another attempt may cure
+goes back to the front of the queue, up to `retries` times; anything else ends the run.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, deque
+from collections.abc import Iterable
+
+from .errors import YaffError
+from .segment import Segment
+
+
+class WorkQueue:
+    def __init__(self, segments: Iterable[Segment], retries: int) -> None:
+        self._waiting: deque[Segment] = deque(segments)
+        self._open = {s.index for s in self._waiting}
+        self._retries = retries
+        self._changed = asyncio.Condition()
+        self.attempts: Counter[int] = Counter()
+        self.done_by: dict[int, str] = {}
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def remaining(self) -> int:
+        return len(self._open)
+
+    async def get(self) -> Segment | None:
+        """The next segment to work on, or None once every segment is done."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._waiting or not self._open)
+            if not self._waiting:
+                return None
+            seg = self._waiting.popleft()
+            self.attempts[seg.index] += 1
+            return seg
+
+    async def done(self, seg: Segment, host: str) -> None:
+        async with self._changed:
+            self._open.discard(seg.index)
+            self.done_by[seg.index] = host
+            self._changed.notify_all()
+
+    async def failed(self, seg: Segment, error: YaffError) -> bool:
+        """Record a failed attempt. True: queued again; False: the caller must raise."""
+        if not error.retryable or self.attempts[seg.index] > self._retries:
+            return False
+        async with self._changed:
+            self._waiting.appendleft(seg)
+            self._changed.notify_all()
+        return True

@@ -1,0 +1,41 @@
+"""The unit of work: one segment of the video, with the exact frames it owns."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from .ffcmd import Trim
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Segment `index` owns source frames [first_frame, first_frame + frames) in display
+    order (end exclusive). `unit` is the local file to encode: its piece of the video plus,
+    for an open-GOP cut, the next keyframe and its leading pictures as context; `trim`
+    keeps only the owned frames, in the unit's own time base."""
+
+    index: int
+    first_frame: int
+    frames: int  # source frames owned
+    expected: int  # frames the encoded segment must hold (owned frames × the filters' rate)
+    duration: Fraction  # seconds of the source it covers
+    trim: Trim
+    unit: Path
+    ext: str  # intermediate container's file extension ("nut", "mkv")
+
+    @property
+    def name(self) -> str:
+        return f"{self.index:05d}"
+
+    @property
+    def input_name(self) -> str:
+        return f"{self.name}.in.{self.ext}"
+
+    @property
+    def output_name(self) -> str:
+        return f"{self.name}.out.{self.ext}"
+
+    @property
+    def size(self) -> int:
+        return self.unit.stat().st_size

@@ -1,0 +1,41 @@
+"""Everything a run needs to know, decided once by the CLI."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SSHSettings:
+    user: str | None = None
+    config: tuple[str, ...] = ()  # extra ssh config files (~/.ssh/config is always read)
+    known_hosts: str | None = None  # None: ~/.ssh/known_hosts
+    accept_new_hostkeys: bool = False
+    identity: tuple[str, ...] = ()
+    remote_workdir: str | None = None
+    remote_ffmpeg: str = "ffmpeg"
+
+
+@dataclass(frozen=True)
+class Settings:
+    input: Path
+    output: Path
+    ffmpeg_args: tuple[str, ...]
+    overwrite: bool = False
+    hosts: tuple[str, ...] = ()  # empty: local workers only
+    segment_length: float = 50.0
+    local_workers: int | None = None  # None: one per core
+    prefetch: int = 1
+    slots: int = 1
+    retries: int = 3
+    stale_timeout: float = 120.0
+    workdir: Path | None = None  # parent of the private work dir; None: system temp
+    keep_workdir: bool = False
+    ssh: SSHSettings = SSHSettings()
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+
+
+def default_output(src: Path) -> Path:
+    """`<stem>.yaffmpegp<ext>` next to the input."""
+    return src.with_name(f"{src.stem}.yaffmpegp{src.suffix}")

@@ -1,0 +1,129 @@
+"""Cut the video into units of work with the segment muxer (stream copy), as planned.
+
+Each piece the muxer writes is checked against the plan (packet count, first keyframe).
+A piece whose next cut is an open-GOP keyframe gets that keyframe and its leading
+pictures appended (copied, via the concat demuxer), so the frames it owns all decode.
+"""
+from __future__ import annotations
+
+import asyncio
+from fractions import Fraction
+from pathlib import Path
+
+from .errors import SplitError
+from .ffcmd import Trim, concat_copy_args, concat_list, head_args, split_args
+from .plan import Plan
+from .probe import Packet, first_error_line, probe_packets, run_tool
+from .segment import Segment
+
+
+async def _ffmpeg(ffmpeg: str, args: list[str], what: str) -> None:
+    code, _, err = await run_tool([ffmpeg, *args])
+    if code != 0:
+        raise SplitError(f"{what} failed: {first_error_line(err)}", argv=[ffmpeg, *args],
+                         returncode=code, stderr=err)
+
+
+async def _start_time(path: Path, ffprobe: str) -> Fraction:
+    argv = [ffprobe, "-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0", str(path)]
+    code, out, err = await run_tool(argv)
+    try:
+        return Fraction(out.strip())
+    except ValueError as exc:
+        raise SplitError(f"cannot read the start time of {path.name}", argv=argv, stderr=err) from exc
+
+
+def _margin(packets: list[Packet]) -> int:
+    """Half the smallest gap between two frames: trim bounds sit between frames, so a tick
+    of rounding in a container's timestamps cannot move a frame across a bound."""
+    stamps = sorted({p.pts for p in packets})
+    gaps = [b - a for a, b in zip(stamps, stamps[1:]) if b > a]
+    return max(1, min(gaps) // 2) if gaps else 1
+
+
+async def split(
+    src: Path,
+    stream: int,
+    plan: Plan,
+    source_tb: Fraction,
+    workdir: Path,
+    *,
+    rate: Fraction = Fraction(1),
+    fmt: str = "nut",
+    ffmpeg: str = "ffmpeg",
+    ffprobe: str = "ffprobe",
+) -> list[Segment]:
+    """Write the units into `workdir` and return the segments, in order."""
+    pieces_dir = workdir / "pieces"
+    pieces_dir.mkdir()
+    ext = "mkv" if fmt == "matroska" else fmt
+    await _ffmpeg(ffmpeg, split_args(str(src), stream, plan.split_frames,
+                                     str(pieces_dir / f"p%05d.{ext}"), fmt), "splitting the video")
+    pieces = [pieces_dir / f"p{i:05d}.{ext}" for i in range(plan.segments)]
+    missing = [p.name for p in pieces if not p.exists()]
+    if missing:
+        raise SplitError(f"the segment muxer wrote {plan.segments - len(missing)} pieces, "
+                         f"{plan.segments} were planned")
+    units_dir = workdir / "units"
+    units_dir.mkdir()
+    segments: list[Segment] = []
+    first_frame = 0
+    for i, piece in enumerate(pieces):
+        seg = await _make_unit(i, piece, pieces, plan, source_tb, units_dir, rate, fmt, ext,
+                               first_frame, ffmpeg, ffprobe)
+        segments.append(seg)
+        first_frame += seg.frames
+        if i > 0:
+            pieces[i - 1].unlink(missing_ok=True)  # its head is taken; free the disk early
+    pieces[-1].unlink(missing_ok=True)
+    return segments
+
+
+async def _make_unit(i: int, piece: Path, pieces: list[Path], plan: Plan, source_tb: Fraction,
+                     units_dir: Path, rate: Fraction, fmt: str, ext: str, first_frame: int,
+                     ffmpeg: str, ffprobe: str) -> Segment:
+    head_n = plan.head_packets(i)
+    unit = units_dir / f"{i:05d}.{ext}"
+    if head_n:
+        head = units_dir / f"{i:05d}.head.{ext}"
+        await _ffmpeg(ffmpeg, head_args(str(pieces[i + 1]), head_n, str(head)), f"cutting context for segment {i}")
+        piece_start, head_start = await asyncio.gather(_start_time(piece, ffprobe), _start_time(head, ffprobe))
+        listing = units_dir / f"{i:05d}.ffconcat"
+        listing.write_text(concat_list([(str(piece), head_start - piece_start), (str(head), None)]))
+        await _ffmpeg(ffmpeg, concat_copy_args(str(listing), str(unit)), f"assembling segment {i}")
+        head.unlink()
+        listing.unlink()
+    else:
+        piece.rename(unit)
+    packets = await probe_packets(unit, 0, ffprobe)
+    expected_packets = plan.piece_packets(i) + head_n
+    if len(packets) != expected_packets or not packets[0].key:
+        raise SplitError(f"segment {i} holds {len(packets)} packets, {expected_packets} were planned "
+                         "(the split did not cut where planned)", segment=i)
+    margin = _margin(packets)
+    start = packets[0].pts - margin
+    end = None
+    if head_n:
+        nxt = packets[plan.piece_packets(i)]
+        if not nxt.key:
+            raise SplitError(f"segment {i}: context does not start on a keyframe", segment=i)
+        end = nxt.pts - margin
+    owned = sum(1 for p in packets if p.pts >= start and (end is None or p.pts < end))
+    if owned != plan.frames[i]:
+        raise SplitError(f"segment {i} would give {owned} frames, {plan.frames[i]} were planned", segment=i)
+    if i + 1 < plan.segments:
+        duration = (plan.cuts[i + 1].pts - plan.cuts[i].pts) * source_tb
+    else:
+        stamps = sorted(p.pts for p in packets if p.pts >= start)
+        step = (stamps[-1] - stamps[-2]) if len(stamps) > 1 else 0
+        duration = Fraction(stamps[-1] - stamps[0] + step) * await _unit_tb(unit, ffprobe)
+    expected = owned * rate
+    return Segment(i, first_frame, owned, int(expected) if expected.denominator == 1 else round(expected),
+                   duration, Trim(start, end), unit, ext)
+
+
+async def _unit_tb(path: Path, ffprobe: str) -> Fraction:
+    argv = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=time_base",
+            "-of", "csv=p=0", str(path)]
+    _, out, _ = await run_tool(argv)
+    return Fraction(out.strip())
