@@ -26,7 +26,23 @@ def _compiled(stream: object) -> list[str]:
     return QUIET + argv
 
 
-def split_args(src: str, stream: int, split_frames: Sequence[int], pattern: str, fmt: str) -> list[str]:
+def _muxer_opts(fmt: str) -> dict[str, object]:
+    """MPEG-TS shifts every timestamp by its mux delay: ask for none, so pieces, context
+    heads and the units made of them all stay on the source's timeline."""
+    return {"muxdelay": 0, "muxpreload": 0} if fmt == "mpegts" else {}
+
+
+# Bitstream filters that make every keyframe of a stream self-contained in MPEG-TS:
+# MP4/MKV keep H.264/HEVC parameter sets out of band, and the Annex B conversion repeats
+# them only before IDR frames, so a piece starting at an open-GOP I-frame would not decode.
+ANNEXB_AT_EVERY_KEY = {
+    "h264": "h264_mp4toannexb,dump_extra=freq=keyframe",
+    "hevc": "hevc_mp4toannexb,dump_extra=freq=keyframe",
+}
+
+
+def split_args(src: str, stream: int, split_frames: Sequence[int], pattern: str, fmt: str,
+               codec: str = "") -> list[str]:
     """Cut one video stream into pieces with the segment muxer, copying packets.
 
     `split_frames` are decode-order packet numbers of keyframes: exact, where
@@ -34,7 +50,9 @@ def split_args(src: str, stream: int, split_frames: Sequence[int], pattern: str,
     stays on the source's timeline.
     """
     out = {"map": f"0:{stream}", "c": "copy", "f": "segment", "segment_format": fmt,
-           "reset_timestamps": 0, "map_metadata": -1, "map_chapters": -1}
+           "reset_timestamps": 0, "map_metadata": -1, "map_chapters": -1, **_muxer_opts(fmt)}
+    if fmt == "mpegts" and codec in ANNEXB_AT_EVERY_KEY:
+        out["bsf:v"] = ANNEXB_AT_EVERY_KEY[codec]
     if split_frames:
         out["segment_frames"] = ",".join(str(n) for n in split_frames)
     else:
@@ -42,16 +60,17 @@ def split_args(src: str, stream: int, split_frames: Sequence[int], pattern: str,
     return _compiled(ffmpeg.input(src, copyts=None).output(pattern, **out).overwrite_output())
 
 
-def head_args(piece: str, packets: int, out: str) -> list[str]:
+def head_args(piece: str, packets: int, out: str, fmt: str) -> list[str]:
     """The first `packets` packets of a piece: the next keyframe and its leading pictures."""
     return _compiled(ffmpeg.input(piece, copyts=None)
-                     .output(out, map="0:0", c="copy", **{"frames:v": packets}).overwrite_output())
+                     .output(out, map="0:0", c="copy", f=fmt, **{"frames:v": packets}, **_muxer_opts(fmt))
+                     .overwrite_output())
 
 
-def concat_copy_args(list_file: str, out: str) -> list[str]:
+def concat_copy_args(list_file: str, out: str, fmt: str) -> list[str]:
     """Stream-copy the files of a concat list into one file."""
     return _compiled(ffmpeg.input(list_file, f="concat", safe=0)
-                     .output(out, map="0:0", c="copy").overwrite_output())
+                     .output(out, map="0:0", c="copy", f=fmt, **_muxer_opts(fmt)).overwrite_output())
 
 
 def ffconcat_quote(path: str) -> str:
@@ -172,6 +191,7 @@ def final_args(
     user_final_opts: Sequence[str],
     copy_outputs: Sequence[int],
     out: str,
+    video_tags: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
     """Mux the joined video with everything else the user's command would produce.
 
@@ -185,9 +205,13 @@ def final_args(
     args += ["-f", "concat", "-safe", "0", "-i", concat_file]
     for m in mapping:
         args += ["-map", "1:0" if m.output_index == video_out else f"0:{m.input_index}"]
+    # The joined video comes from input 1, so ffmpeg cannot copy the source stream's tags
+    # (language, title, ...) by itself; set them before the user's options, which win.
+    # (-map_metadata:s would do it, but switches off the automatic copy for every stream.)
+    for key, value in video_tags:
+        args += [f"-metadata:s:{video_out}", f"{key}={value}"]
     args += list(user_final_opts)
     for k in copy_outputs:
         args += [f"-c:{k}", "copy"]
-    src_video = next(m.input_index for m in mapping if m.output_index == video_out)
-    args += [f"-map_metadata:s:{video_out}", f"0:s:{src_video}", "-y", out]
+    args += ["-y", out]
     return args

@@ -11,7 +11,7 @@ from pathlib import Path
 from .errors import JoinError
 from .events import Events, Joined
 from .ffcmd import Mapping, concat_list, final_args
-from .probe import first_error_line, probe_media, run_tool
+from .probe import count_frames, first_error_line, probe_media, run_tool
 from .segment import Segment
 
 
@@ -31,6 +31,7 @@ class FinalMux:
     copy_outputs: tuple[int, ...]  # outputs stream-copied (the joined video, other videos)
     user_final_opts: tuple[str, ...]
     offset: float  # where the first frame sits after the source's start
+    video_tags: tuple[tuple[str, str], ...]  # the source video stream's tags
     expected_streams: tuple[StreamShape, ...]  # what the single-pass preflight wrote
 
 
@@ -45,7 +46,7 @@ async def join(segments: Sequence[Segment], results: Path, mux: FinalMux, out: P
                events: Events, ffmpeg: str = "ffmpeg") -> None:
     listing = write_concat(segments, results)
     args = final_args(str(mux.source), str(listing), mux.offset, mux.mapping, mux.video_out,
-                      mux.user_final_opts, mux.copy_outputs, str(out))
+                      mux.user_final_opts, mux.copy_outputs, str(out), mux.video_tags)
     code, _, err = await run_tool([ffmpeg, *args])
     if code != 0:
         raise JoinError(f"the final mux failed: {first_error_line(err)}", argv=[ffmpeg, *args],
@@ -55,7 +56,7 @@ async def join(segments: Sequence[Segment], results: Path, mux: FinalMux, out: P
 
 async def check(out: Path, segments: Sequence[Segment], mux: FinalMux, ffprobe: str = "ffprobe") -> list[str]:
     """Checks the output must pass; returns what was checked, raises JoinError otherwise."""
-    info, frames = await asyncio.gather(probe_media(out, ffprobe), _video_frames(out, mux.video_out, ffprobe))
+    info, frames = await asyncio.gather(probe_media(out, ffprobe), count_frames(out, str(mux.video_out), ffprobe))
     shapes = tuple(StreamShape(s.codec_type, s.codec_name) for s in info.streams)
     if shapes != mux.expected_streams:
         raise JoinError("the output's streams differ from what ffmpeg would write: "
@@ -71,15 +72,4 @@ async def check(out: Path, segments: Sequence[Segment], mux: FinalMux, ffprobe: 
 
 def _shape(shapes: Sequence[StreamShape]) -> str:
     return ", ".join(f"{s.codec_type}:{s.codec_name}" for s in shapes)
-
-
-async def _video_frames(path: Path, index: int, ffprobe: str) -> int:
-    argv = [ffprobe, "-v", "error", "-select_streams", str(index), "-count_packets",
-            "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)]
-    code, out, err = await run_tool(argv)
-    try:
-        return int(out.strip().strip(","))
-    except ValueError as exc:
-        raise JoinError(f"cannot count the output's frames: {first_error_line(err)}", argv=argv) from exc
-
 

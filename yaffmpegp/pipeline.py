@@ -153,7 +153,7 @@ class HostPipeline:
         local = self.s.results / seg.output_name
         try:
             await self.t.get(seg.output_name, local, self._bytes(seg, "down"))
-            frames = await count_frames(local, self.s.ffprobe)
+            frames = await count_frames(local, ffprobe=self.s.ffprobe)
             if frames != seg.expected:
                 local.unlink(missing_ok=True)
                 raise VerifyError(f"encoded segment holds {frames} frames, {seg.expected} expected",

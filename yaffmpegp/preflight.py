@@ -32,6 +32,10 @@ class Preflight:
     fmt: str  # intermediate container for encoded segments
     rate: Fraction  # output frames per input frame of the encoded video
 
+    @property
+    def ext(self) -> str:
+        return dict(INTERMEDIATES)[self.fmt]
+
 
 async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, workdir: Path,
                         ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe") -> Preflight:

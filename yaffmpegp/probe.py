@@ -83,6 +83,29 @@ async def run_tool(argv: list[str]) -> tuple[int, str, str]:
     return proc.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
+def first_value(csv_text: str) -> str:
+    """The first value in ffprobe's `-of csv=p=0` output (MPEG-TS adds program lines)."""
+    for line in csv_text.splitlines():
+        value = line.strip().strip(",")
+        if value:
+            return value.split(",")[0]
+    return ""
+
+
+async def probe_value(path: Path, entries: str, stream: str | None = None, ffprobe: str = "ffprobe",
+                      extra: tuple[str, ...] = ()) -> str:
+    """One value ffprobe reports, e.g. entries='format=start_time'; '' when it has none."""
+    argv = [ffprobe, "-v", "error", *extra]
+    if stream is not None:
+        argv += ["-select_streams", stream]
+    argv += ["-show_entries", entries, "-of", "csv=p=0", str(path)]
+    code, out, err = await run_tool(argv)
+    if code != 0:
+        raise ToolError(f"ffprobe cannot read {path.name}: {first_error_line(err)}", argv=argv,
+                        returncode=code, stderr=err)
+    return first_value(out)
+
+
 def first_error_line(stderr: str) -> str:
     """The line of ffmpeg/ffprobe stderr that best names what went wrong."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
@@ -164,15 +187,10 @@ async def probe_packets(path: Path, stream: int, ffprobe: str = "ffprobe") -> li
     return parse_packets(out)
 
 
-async def count_frames(path: Path, ffprobe: str = "ffprobe") -> int:
-    """Number of packets of the first video stream (one per frame in what we encode)."""
-    argv = [ffprobe, "-v", "error", "-select_streams", "v:0", "-count_packets",
-            "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", str(path)]
-    code, out, err = await run_tool(argv)
-    if code != 0:
-        raise ToolError(f"cannot count frames in {path.name}: {first_error_line(err)}",
-                        argv=argv, returncode=code, stderr=err)
+async def count_frames(path: Path, stream: str = "v:0", ffprobe: str = "ffprobe") -> int:
+    """Number of packets of one video stream (one per frame in what we encode)."""
+    value = await probe_value(path, "stream=nb_read_packets", stream, ffprobe, ("-count_packets",))
     try:
-        return int(out.strip().splitlines()[0].strip(","))
-    except (ValueError, IndexError) as exc:
-        raise ToolError(f"cannot count frames in {path.name}", argv=argv, stderr=out) from exc
+        return int(value)
+    except ValueError as exc:
+        raise ToolError(f"cannot count frames in {path.name}") from exc

@@ -22,7 +22,7 @@ class Segment:
     duration: Fraction  # seconds of the source it covers
     trim: Trim
     unit: Path
-    ext: str  # intermediate container's file extension ("nut", "mkv")
+    ext: str  # extension of the encoded segment's container ("nut", "mkv")
 
     @property
     def name(self) -> str:
@@ -30,7 +30,7 @@ class Segment:
 
     @property
     def input_name(self) -> str:
-        return f"{self.name}.in.{self.ext}"
+        return f"{self.name}.in{self.unit.suffix}"
 
     @property
     def output_name(self) -> str:

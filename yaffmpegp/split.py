@@ -3,6 +3,11 @@
 Each piece the muxer writes is checked against the plan (packet count, first keyframe).
 A piece whose next cut is an open-GOP keyframe gets that keyframe and its leading
 pictures appended (copied, via the concat demuxer), so the frames it owns all decode.
+
+Pieces go into NUT, which keeps the source's time base exactly. When context has to be
+appended they go into MPEG-TS instead: NUT stores no decode timestamps, and re-muxing a
+piece that starts with a keyframe followed by earlier-shown frames then makes ffmpeg
+"repair" timestamps that were right (seen: leading B-frames' pts moved past their keyframe).
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from pathlib import Path
 from .errors import SplitError
 from .ffcmd import Trim, concat_copy_args, concat_list, head_args, split_args
 from .plan import Plan
-from .probe import Packet, first_error_line, probe_packets, run_tool
+from .probe import Packet, first_error_line, probe_packets, probe_value, run_tool
 from .segment import Segment
 
 
@@ -24,13 +29,12 @@ async def _ffmpeg(ffmpeg: str, args: list[str], what: str) -> None:
                          returncode=code, stderr=err)
 
 
-async def _start_time(path: Path, ffprobe: str) -> Fraction:
-    argv = [ffprobe, "-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0", str(path)]
-    code, out, err = await run_tool(argv)
+async def _fraction(path: Path, entries: str, stream: str | None, ffprobe: str) -> Fraction:
+    value = await probe_value(path, entries, stream, ffprobe)
     try:
-        return Fraction(out.strip())
+        return Fraction(value)
     except ValueError as exc:
-        raise SplitError(f"cannot read the start time of {path.name}", argv=argv, stderr=err) from exc
+        raise SplitError(f"cannot read {entries} of {path.name} (got {value!r})") from exc
 
 
 def _margin(packets: list[Packet]) -> int:
@@ -49,16 +53,20 @@ async def split(
     workdir: Path,
     *,
     rate: Fraction = Fraction(1),
-    fmt: str = "nut",
+    out_ext: str = "nut",
+    codec: str = "",
     ffmpeg: str = "ffmpeg",
     ffprobe: str = "ffprobe",
 ) -> list[Segment]:
-    """Write the units into `workdir` and return the segments, in order."""
+    """Write the units into `workdir` and return the segments, in order. `out_ext` is the
+    extension of the encoded segments' container."""
     pieces_dir = workdir / "pieces"
     pieces_dir.mkdir()
-    ext = "mkv" if fmt == "matroska" else fmt
+    needs_context = any(plan.head_packets(i) for i in range(plan.segments))
+    fmt, ext = ("mpegts", "ts") if needs_context else ("nut", "nut")
     await _ffmpeg(ffmpeg, split_args(str(src), stream, plan.split_frames,
-                                     str(pieces_dir / f"p%05d.{ext}"), fmt), "splitting the video")
+                                     str(pieces_dir / f"p%05d.{ext}"), fmt, codec),
+                  "splitting the video")
     pieces = [pieces_dir / f"p{i:05d}.{ext}" for i in range(plan.segments)]
     missing = [p.name for p in pieces if not p.exists()]
     if missing:
@@ -70,7 +78,7 @@ async def split(
     first_frame = 0
     for i, piece in enumerate(pieces):
         seg = await _make_unit(i, piece, pieces, plan, source_tb, units_dir, rate, fmt, ext,
-                               first_frame, ffmpeg, ffprobe)
+                               out_ext, first_frame, ffmpeg, ffprobe)
         segments.append(seg)
         first_frame += seg.frames
         if i > 0:
@@ -80,17 +88,18 @@ async def split(
 
 
 async def _make_unit(i: int, piece: Path, pieces: list[Path], plan: Plan, source_tb: Fraction,
-                     units_dir: Path, rate: Fraction, fmt: str, ext: str, first_frame: int,
-                     ffmpeg: str, ffprobe: str) -> Segment:
+                     units_dir: Path, rate: Fraction, fmt: str, ext: str, out_ext: str,
+                     first_frame: int, ffmpeg: str, ffprobe: str) -> Segment:
     head_n = plan.head_packets(i)
     unit = units_dir / f"{i:05d}.{ext}"
     if head_n:
         head = units_dir / f"{i:05d}.head.{ext}"
-        await _ffmpeg(ffmpeg, head_args(str(pieces[i + 1]), head_n, str(head)), f"cutting context for segment {i}")
-        piece_start, head_start = await asyncio.gather(_start_time(piece, ffprobe), _start_time(head, ffprobe))
+        await _ffmpeg(ffmpeg, head_args(str(pieces[i + 1]), head_n, str(head), fmt), f"cutting context for segment {i}")
+        piece_start, head_start = await asyncio.gather(_fraction(piece, "format=start_time", None, ffprobe),
+                                                       _fraction(head, "format=start_time", None, ffprobe))
         listing = units_dir / f"{i:05d}.ffconcat"
         listing.write_text(concat_list([(str(piece), head_start - piece_start), (str(head), None)]))
-        await _ffmpeg(ffmpeg, concat_copy_args(str(listing), str(unit)), f"assembling segment {i}")
+        await _ffmpeg(ffmpeg, concat_copy_args(str(listing), str(unit), fmt), f"assembling segment {i}")
         head.unlink()
         listing.unlink()
     else:
@@ -116,14 +125,8 @@ async def _make_unit(i: int, piece: Path, pieces: list[Path], plan: Plan, source
     else:
         stamps = sorted(p.pts for p in packets if p.pts >= start)
         step = (stamps[-1] - stamps[-2]) if len(stamps) > 1 else 0
-        duration = Fraction(stamps[-1] - stamps[0] + step) * await _unit_tb(unit, ffprobe)
+        duration = Fraction(stamps[-1] - stamps[0] + step) * await _fraction(unit, "stream=time_base", "v:0", ffprobe)
     expected = owned * rate
     return Segment(i, first_frame, owned, int(expected) if expected.denominator == 1 else round(expected),
-                   duration, Trim(start, end), unit, ext)
+                   duration, Trim(start, end), unit, out_ext)
 
-
-async def _unit_tb(path: Path, ffprobe: str) -> Fraction:
-    argv = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=time_base",
-            "-of", "csv=p=0", str(path)]
-    _, out, _ = await run_tool(argv)
-    return Fraction(out.strip())
