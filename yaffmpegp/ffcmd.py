@@ -192,6 +192,7 @@ def final_args(
     copy_outputs: Sequence[int],
     out: str,
     video_tags: Sequence[tuple[str, str]] = (),
+    field_order: str | None = None,
 ) -> list[str]:
     """Mux the joined video with everything else the user's command would produce.
 
@@ -213,5 +214,7 @@ def final_args(
     args += list(user_final_opts)
     for k in copy_outputs:
         args += [f"-c:{k}", "copy"]
+    if field_order:  # the intermediate container may not carry it; ffmpeg applies it to a copy
+        args += [f"-field_order:{video_out}", field_order]
     args += ["-y", out]
     return args

@@ -173,6 +173,7 @@ def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, offset: 
         video_tags=tuple((k, v) for k, v in next(s for s in media.streams if s.index == pre.video_in).tags.items()
                          if k.lower() != "encoder"),
         expected_streams=pre.streams,
+        field_order=pre.field_order,
     )
 
 

@@ -33,6 +33,7 @@ class FinalMux:
     offset: float  # where the first frame sits after the source's start
     video_tags: tuple[tuple[str, str], ...]  # the source video stream's tags
     expected_streams: tuple[StreamShape, ...]  # what the single-pass preflight wrote
+    field_order: str | None = None
 
 
 def write_concat(segments: Sequence[Segment], results: Path) -> Path:
@@ -46,7 +47,7 @@ async def join(segments: Sequence[Segment], results: Path, mux: FinalMux, out: P
                events: Events, ffmpeg: str = "ffmpeg") -> None:
     listing = write_concat(segments, results)
     args = final_args(str(mux.source), str(listing), mux.offset, mux.mapping, mux.video_out,
-                      mux.user_final_opts, mux.copy_outputs, str(out), mux.video_tags)
+                      mux.user_final_opts, mux.copy_outputs, str(out), mux.video_tags, mux.field_order)
     code, _, err = await run_tool([ffmpeg, *args])
     if code != 0:
         raise JoinError(f"the final mux failed: {first_error_line(err)}", argv=[ffmpeg, *args],

@@ -31,6 +31,7 @@ class Preflight:
     streams: tuple[StreamShape, ...]  # what the single pass writes
     fmt: str  # intermediate container for encoded segments
     rate: Fraction  # output frames per input frame of the encoded video
+    field_order: str | None = None  # what a single pass records for the video (NUT keeps none)
 
     @property
     def ext(self) -> str:
@@ -55,13 +56,17 @@ async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, w
     main = vids[0]
     out_info = await probe_media(sample, ffprobe)
     streams = tuple(StreamShape(s.codec_type, s.codec_name) for s in out_info.streams)
+    field_order = next((s.field_order for s in out_info.streams if s.index == main.output_index), None)
+    if field_order == "unknown":
+        field_order = None
     sample.unlink(missing_ok=True)
     if main.encoder is None:
         return Preflight(mapping, main.input_index, main.output_index, None, (), streams, "nut", Fraction(1))
     fmt, rate = await _intermediate(media, main.input_index, routed, workdir, ffmpeg, ffprobe)
     others = tuple(m.output_index for m in mapping
                    if m.output_index != main.output_index and _is_video(media, m.input_index))
-    return Preflight(mapping, main.input_index, main.output_index, main.encoder, others, streams, fmt, rate)
+    return Preflight(mapping, main.input_index, main.output_index, main.encoder, others, streams, fmt, rate,
+                     field_order)
 
 
 def _is_video(media: MediaInfo, index: int) -> bool:
