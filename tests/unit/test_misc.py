@@ -1,0 +1,51 @@
+from pathlib import Path
+
+from yaffmpegp.cli import separate, settings_from
+from yaffmpegp.job import on_grid, partial_path
+from yaffmpegp.probe import first_error_line, first_value, parse_packets, Packet
+from yaffmpegp.progress import Progress, ProgressParser
+from yaffmpegp.settings import default_output
+from yaffmpegp.transport.base import parse_encoders
+from fractions import Fraction
+
+
+def test_separate_keeps_ffmpeg_args_in_order() -> None:
+    ours, theirs = separate(["--hostlist", "a", "b:22", "--segment-length", "50", "--file", "x.mp4",
+                             "-c:a", "copy", "-metadata", "comment=--file", "-y", "-an", "-c:v", "libx264",
+                             "-crf", "25", "-o", "out.mkv"])
+    assert ours == ["--hostlist", "a", "b:22", "--segment-length", "50", "--file", "x.mp4", "-y", "-o", "out.mkv"]
+    assert theirs == ["-c:a", "copy", "-metadata", "comment=--file", "-an", "-c:v", "libx264", "-crf", "25"]
+
+
+def test_settings_defaults() -> None:
+    s, _ = settings_from(["--file", "/v/tape.avi", "-c:v", "libx264"])
+    assert s.output == Path("/v/tape.yaffmpegp.avi") == default_output(Path("/v/tape.avi"))
+    assert s.segment_length == 50 and s.hosts == () and s.ffmpeg_args == ("-c:v", "libx264")
+    assert partial_path(Path("/v/o.mp4")) == Path("/v/.o.yaffmpegp-partial.mp4")
+
+
+def test_progress_blocks() -> None:
+    seen: list[Progress] = []
+    p = ProgressParser(seen.append)
+    for line in ["frame=12", "fps=24.5", "out_time_us=480000", "speed=1.5x", "progress=continue",
+                 "frame=20", "progress=end"]:
+        p.feed(line)
+    assert seen == [Progress(12, 24.5, 480000, 1.5, False), Progress(20, 0.0, None, None, True)]
+
+
+def test_on_grid() -> None:
+    assert on_grid(Fraction(23, 1000), Fraction(25)) == Fraction(1, 25)
+    assert on_grid(Fraction(1, 100), Fraction(25)) == 0
+    assert on_grid(Fraction(23, 1000), None) == Fraction(23, 1000)
+
+
+def test_probe_helpers() -> None:
+    assert first_value("\n1/90000,\n\n1/90000\n") == "1/90000"
+    assert parse_packets("0,-1024,K_\n2048,-512,__\nN/A,N/A,__\n\n") == [Packet(0, True), Packet(2048, False)]
+    err = "[libx264 @ 0x1] Error setting option crf to value abc.\nError initializing output stream 0:0 --\nConversion failed!\n"
+    assert first_error_line(err) == "[libx264 @ 0x1] Error setting option crf to value abc."
+
+
+def test_parse_encoders() -> None:
+    text = " V..... = Video\n ------\n V....D libx264              libx264 H.264\n A..... aac                  AAC\n"
+    assert parse_encoders(text) == {"libx264", "aac"}

@@ -1,0 +1,81 @@
+from fractions import Fraction
+
+import pytest
+
+from yaffmpegp.errors import InputError
+from yaffmpegp.plan import leading_pictures, plan_cuts
+from yaffmpegp.probe import Packet
+
+TB = Fraction(1, 25)  # one tick per frame at 25 fps
+
+
+def open_gop(frames: int, gop: int) -> list[Packet]:
+    """Decode order of an open-GOP stream with 2 B-frames: I P B B P B B ..., where the two
+    B-frames after each non-first I are shown before it."""
+    out: list[Packet] = []
+    for start in range(0, frames, gop):
+        out.append(Packet(start, True))
+        if start:
+            out += [Packet(start - 2, False), Packet(start - 1, False)]
+        n = start + 3
+        while n < min(start + gop, frames):
+            out += [Packet(n, False), Packet(n - 2, False), Packet(n - 1, False)]
+            n += 3
+    # the stream ends: the last B-frames after the final P
+    return [p for p in out if p.pts < frames]
+
+
+def intra(frames: int) -> list[Packet]:
+    return [Packet(i, True) for i in range(frames)]
+
+
+def test_intra_only_cuts_exactly_at_the_length() -> None:
+    plan = plan_cuts(intra(250), TB, 2)
+    assert [c.pts for c in plan.cuts] == [0, 50, 100, 150, 200]
+    assert plan.frames == (50, 50, 50, 50, 50)
+    assert plan.split_frames == [50, 100, 150, 200]
+    assert all(plan.head_packets(i) == 0 for i in range(plan.segments))
+
+
+def test_cuts_fall_on_the_first_keyframe_at_or_after_each_target() -> None:
+    packets = [Packet(i, i % 30 == 0) for i in range(200)]
+    plan = plan_cuts(packets, TB, 2)  # targets 50, then 60+50 ...
+    assert [c.pts for c in plan.cuts] == [0, 60, 120]
+    assert plan.frames == (60, 60, 80)
+    assert sum(plan.frames) == 200
+
+
+def test_open_gop_cuts_carry_their_leading_pictures() -> None:
+    packets = open_gop(120, 30)
+    assert leading_pictures(packets, next(i for i, p in enumerate(packets) if p.pts == 30)) == 2
+    plan = plan_cuts(packets, TB, 1.2)
+    assert [c.pts for c in plan.cuts] == [0, 30, 60, 90]
+    assert [c.lead for c in plan.cuts] == [0, 2, 2, 2]
+    assert [plan.head_packets(i) for i in range(4)] == [3, 3, 3, 0]
+    # each segment owns the frames shown in [cut, next cut): none lost or doubled
+    # (the stream ends after the last P-frame and its B-frames: 118 frames)
+    assert len(packets) == 118
+    assert plan.frames == (30, 30, 30, 28)
+    assert sum(plan.piece_packets(i) for i in range(plan.segments)) == len(packets)
+
+
+def test_a_tiny_last_segment_is_merged_into_the_one_before() -> None:
+    plan = plan_cuts(intra(51 * 25 // 5), TB, 2)  # 255 frames: the last cut would leave 5
+    assert plan.frames[-1] == 55
+    assert sum(plan.frames) == 255
+
+
+def test_one_segment_when_the_video_is_short() -> None:
+    plan = plan_cuts(intra(20), TB, 50)
+    assert plan.segments == 1 and plan.frames == (20,) and plan.split_frames == []
+
+
+def test_frames_before_the_first_keyframe_are_not_owned() -> None:
+    packets = [Packet(0, False), Packet(1, False)] + [Packet(i, i % 10 == 2) for i in range(2, 40)]
+    plan = plan_cuts(packets, TB, 100)
+    assert plan.cuts[0].pts == 2 and plan.frames == (38,)
+
+
+def test_no_keyframe_is_an_input_error() -> None:
+    with pytest.raises(InputError):
+        plan_cuts([Packet(i, False) for i in range(10)], TB, 1)
