@@ -1,0 +1,46 @@
+# Everything a fresh Debian machine needs, installed on first use.
+#   make demo   converts a generated one-minute 480i sample on local workers
+#   make test   runs the test suite (make test-fast: without the slow end-to-end runs)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
+
+.PHONY: demo test test-fast deps-run deps-test venv fleet fleet-down bench clean
+
+# Debian packages, installed only when missing: ffmpeg for running, sshd for the test fleet.
+deps-run:
+	@missing=""; \
+	command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing="$$missing ffmpeg"; \
+	command -v $(PYTHON) >/dev/null || missing="$$missing python3"; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(APT) update -q && $(APT) install -y -q $$missing; fi
+
+deps-test: deps-run
+	@[ -x /usr/sbin/sshd ] || { echo "installing: openssh-server"; $(APT) update -q && $(APT) install -y -q openssh-server; }
+
+$(BIN)/yaffmpegp: pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("yaffmpegp needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(BIN)/yaffmpegp
+
+demo: deps-run venv
+	bash examples/demo.sh
+
+test: deps-test venv
+	$(BIN)/pytest
+
+test-fast: deps-test venv
+	$(BIN)/pytest -m "not slow"
+
+bench: deps-test venv
+	$(BIN)/python bench/local.py
+
+clean:
+	rm -rf $(VENV) demo bench/out *.egg-info
