@@ -117,14 +117,20 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
     vstream = next(st for st in media.streams if st.index == pre.video_in)
     packets = await probe_packets(s.input, pre.video_in, s.ffprobe)
     plan = plan_cuts(packets, vstream.time_base, s.segment_length)
-    segments = await split(s.input, pre.video_in, plan, vstream.time_base, workdir,
-                           rate=pre.rate, out_ext=pre.ext, codec=vstream.codec_name, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe)
     hosts_dir = workdir / "hosts"
     hosts_dir.mkdir()
     transports: list[Transport] = (make_transports(s, hosts_dir) if make_transports
                                    else local_transports(s, hosts_dir))
     try:
-        usable = await _open_hosts(transports, HostRequirements((pre.encoder,)), events)
+        try:  # hosts connect and check their ffmpeg while the video is being split
+            async with asyncio.TaskGroup() as tg:
+                splitting = tg.create_task(split(
+                    s.input, pre.video_in, plan, vstream.time_base, workdir, rate=pre.rate, out_ext=pre.ext,
+                    codec=vstream.codec_name, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe))
+                opening = tg.create_task(_open_hosts(transports, HostRequirements((pre.encoder,)), events))
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
+        segments, usable = splitting.result(), opening.result()
         local_count = sum(isinstance(t, LocalTransport) for t in usable)
         threads = threads_per_worker(s, local_count)
         events.emit(Planned(len(segments), sum(x.expected for x in segments), tuple(t.label for t in usable)))

@@ -7,6 +7,7 @@ video. Nothing here guesses ffmpeg's rules; ffmpeg is asked.
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -40,6 +41,40 @@ class Preflight:
 
 async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, workdir: Path,
                         ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe") -> Preflight:
+    # Both runs at once: the segment run guesses ffmpeg's video choice (checked after).
+    guess = media.video_streams[0].index
+    single, segment = await asyncio.gather(
+        _single_pass_sample(media, routed, output, workdir, ffmpeg, ffprobe),
+        _intermediate(media, guess, routed, workdir, ffmpeg, ffprobe),
+        return_exceptions=True,
+    )
+    if isinstance(single, BaseException):
+        raise single  # the user's own command failing says most
+    mapping, streams, out_streams = single
+    videos = {s.index for s in media.video_streams}
+    vids = [m for m in mapping if m.input_index in videos]
+    if not vids:
+        raise UsageError("these options write no video stream: nothing to encode in parallel")
+    main = vids[0]
+    field_order = next((s.field_order for s in out_streams if s.index == main.output_index), None)
+    if field_order == "unknown":
+        field_order = None
+    if main.encoder is None:
+        return Preflight(mapping, main.input_index, main.output_index, None, (), streams, "nut", Fraction(1))
+    if main.input_index != guess:
+        segment = await _intermediate(media, main.input_index, routed, workdir, ffmpeg, ffprobe)
+    elif isinstance(segment, BaseException):
+        raise segment
+    fmt, rate = segment
+    others = tuple(m.output_index for m in mapping
+                   if m.output_index != main.output_index and _is_video(media, m.input_index))
+    return Preflight(mapping, main.input_index, main.output_index, main.encoder, others, streams, fmt, rate,
+                     field_order)
+
+
+async def _single_pass_sample(media: MediaInfo, routed: RoutedOptions, output: Path, workdir: Path,
+                              ffmpeg: str, ffprobe: str) -> tuple[tuple[Mapping, ...], tuple[StreamShape, ...], tuple]:
+    """The user's whole command on the first second: (mapping, output shapes, output streams)."""
     sample = workdir / f"preflight{output.suffix}"
     args = preflight_args(str(media.path), routed.user_argv, str(sample))
     code, _, err = await run_tool([ffmpeg, *args])
@@ -49,24 +84,9 @@ async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, w
     mapping = tuple(parse_mapping(err))
     if not mapping:
         raise OptionsError("ffmpeg would write no stream with these options", stderr=err)
-    videos = {s.index for s in media.video_streams}
-    vids = [m for m in mapping if m.input_index in videos]
-    if not vids:
-        raise UsageError("these options write no video stream: nothing to encode in parallel")
-    main = vids[0]
     out_info = await probe_media(sample, ffprobe)
-    streams = tuple(StreamShape(s.codec_type, s.codec_name) for s in out_info.streams)
-    field_order = next((s.field_order for s in out_info.streams if s.index == main.output_index), None)
-    if field_order == "unknown":
-        field_order = None
     sample.unlink(missing_ok=True)
-    if main.encoder is None:
-        return Preflight(mapping, main.input_index, main.output_index, None, (), streams, "nut", Fraction(1))
-    fmt, rate = await _intermediate(media, main.input_index, routed, workdir, ffmpeg, ffprobe)
-    others = tuple(m.output_index for m in mapping
-                   if m.output_index != main.output_index and _is_video(media, m.input_index))
-    return Preflight(mapping, main.input_index, main.output_index, main.encoder, others, streams, fmt, rate,
-                     field_order)
+    return mapping, tuple(StreamShape(s.codec_type, s.codec_name) for s in out_info.streams), out_info.streams
 
 
 def _is_video(media: MediaInfo, index: int) -> bool:
@@ -77,7 +97,7 @@ async def _intermediate(media: MediaInfo, stream: int, routed: RoutedOptions, wo
                         ffmpeg: str, ffprobe: str) -> tuple[str, Fraction]:
     last_err = ""
     for fmt, ext in INTERMEDIATES:
-        out = workdir / f"preflight-segment.{ext}"
+        out = workdir / f"preflight-segment-{stream}.{ext}"
         args = segment_preflight_args(str(media.path), stream, routed.segment, routed.video_filter, fmt, str(out))
         code, _, err = await run_tool([ffmpeg, *args])
         if code == 0:
