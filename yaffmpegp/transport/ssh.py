@@ -1,0 +1,580 @@
+"""A remote host reached over SSH: SFTP for files, one exec channel per ffmpeg run.
+
+Everything goes over one asyncssh connection per host (channels are multiplexed), never
+through the `ssh`/`scp` programs. Remote commands are parsed by the login shell, so every
+argument is quoted (`shlex.join`). A closed channel does not kill the remote ffmpeg (no pty,
+no SIGHUP), so each run reports its pid first and we kill it explicitly on cancel and close.
+
+Host keys are checked against known_hosts and never accepted silently; with
+`accept_new_hostkeys` an unknown key is trusted and recorded (OpenSSH `accept-new`), but a
+changed one is still refused.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import posixpath
+import shlex
+import socket
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import asyncssh
+
+from ..errors import HostError, HostKeyError, TransferError
+from ..hosts import HostSpec
+from .base import ByteCallback, FFmpegRun, HostRequirements, LineCallback, Transport, parse_encoders
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+# AES-GCM first: on CPU-bound links (loopback, fast LANs) it beat chacha20-poly1305 here.
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+KEEPALIVE_INTERVAL = 30  # seconds; notices a silently dead peer unless ssh config says otherwise
+KEEPALIVE_COUNT_MAX = 3
+CHECK_TIMEOUT = 60.0  # seconds for the checks and mkdir in open()
+KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL of a remote ffmpeg
+CLOSE_TIMEOUT = 10.0  # close() gives up after this long
+# OpenSSH's default MaxSessions: channels (exec, SFTP) one connection may have open at once.
+# One is the SFTP session's, one is kept for kill scripts and cleanup, the rest are shared.
+MAX_SESSIONS = 10
+# sshd frees a session slot only once it has reaped the session's process, a moment after the
+# channel closed: a new channel opened right then is refused. Retry for this long.
+CHANNEL_OPEN_PATIENCE = 5.0  # seconds
+PID_MARKER = "yaffmpegp-pid"  # the line before ffmpeg starts: "yaffmpegp-pid 1234"
+STDERR_LINES = 400  # how much of ffmpeg's stderr a run keeps
+DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
+
+
+class SSHTransport(Transport):
+    """One SSH host: a private work dir (mode 700), its ffmpeg, `slots` encodes at once.
+
+    `known_hosts=None` and `config=None` mean what they mean to OpenSSH and asyncssh: the
+    known_hosts named in the ssh config or ~/.ssh/known_hosts, and ~/.ssh/config.
+    `remote_workdir` is the root under which the private work dir is made (default: the
+    remote `$TMPDIR`, else /tmp; `~/` is the remote home).
+    """
+
+    def __init__(
+        self,
+        spec: HostSpec,
+        *,
+        known_hosts: str | None = None,
+        accept_new_hostkeys: bool = False,
+        client_keys: list[str] | None = None,
+        config: list[str] | None = None,
+        remote_workdir: str | None = None,
+        remote_ffmpeg: str = "ffmpeg",
+        slots: int = 1,
+        connect_timeout: float = 15,
+    ) -> None:
+        self.spec = spec
+        self.label = spec.label
+        self.slots = slots
+        self._known_hosts = known_hosts
+        self._accept_new = accept_new_hostkeys
+        self._client_keys = client_keys
+        self._config = config
+        self._workdir_root = remote_workdir
+        self._ffmpeg = remote_ffmpeg
+        self._connect_timeout = connect_timeout
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._sftp_lock = asyncio.Lock()
+        self._dir: str | None = None
+        self._pids: set[int] = set()  # remote ffmpeg processes still running for us
+        self._closing = False
+        self._channels = asyncio.Semaphore(MAX_SESSIONS - 2)  # runs and short commands
+        self._reserve = asyncio.Lock()  # the channel kept for kills: usable even when all are busy
+        #: the cipher the connection negotiated (for diagnostics)
+        self.cipher: str | None = None
+
+    @property
+    def workdir(self) -> str | None:
+        """The remote private work dir, once open."""
+        return self._dir
+
+    # ----- open ----------------------------------------------------------------------------
+
+    async def open(self, requirements: HostRequirements) -> None:
+        self._conn = await self._connect()
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                encoders, _ = await _both(self._check_ffmpeg(), self._check_tool("sha256sum"))
+                missing = sorted(set(requirements.encoders) - encoders)
+                if missing:
+                    raise HostError(f"ffmpeg has no encoder {', '.join(missing)}", host=self.label)
+                self._dir = await self._make_workdir()
+        except TimeoutError:
+            await self.close()
+            raise HostError(f"host did not answer within {CHECK_TIMEOUT:.0f} s", host=self.label) from None
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        spec = self.spec
+        kwargs: dict[str, object] = {
+            "host": spec.host,
+            "port": spec.port if spec.port is not None else (),
+            "username": spec.user if spec.user is not None else (),
+            "config": self._config if self._config is not None else (),
+            "connect_timeout": self._connect_timeout,
+        }
+        if self._client_keys is not None:
+            kwargs["client_keys"] = self._client_keys
+        try:
+            options = await asyncssh.SSHClientConnectionOptions.construct(**kwargs)
+            known_files = self._known_hosts_files(options)
+            trusted = _read_known_hosts(known_files)
+        except (OSError, ValueError, asyncssh.Error) as exc:
+            raise HostError(f"bad ssh settings: {exc}", host=self.label) from exc
+
+        policy = _HostKeyPolicy(trusted, accept_new=self._accept_new)
+        extra: dict[str, object] = {}
+        if options.config.get("Ciphers") is None:  # the user's ssh config wins
+            extra["encryption_algs"] = _preferred_ciphers()
+        if options.config.get("ServerAliveInterval") is None:
+            extra.update(keepalive_interval=KEEPALIVE_INTERVAL, keepalive_count_max=KEEPALIVE_COUNT_MAX)
+        try:
+            async with asyncio.timeout(self._connect_timeout + 5):
+                conn = await asyncssh.connect(
+                    spec.host, kwargs["port"], options=options, config=None, known_hosts=trusted,
+                    client_factory=lambda: policy, **extra,
+                )
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise HostKeyError(policy.refusal(known_files), host=self.label) from exc
+        except asyncssh.PermissionDenied as exc:
+            raise HostError(f"authentication failed: {exc.reason}", host=self.label) from exc
+        except asyncssh.DisconnectError as exc:
+            raise HostError(f"cannot connect: {exc.reason}", host=self.label) from exc
+        except TimeoutError as exc:
+            raise HostError(f"cannot connect: timed out after {self._connect_timeout:g} s",
+                            host=self.label) from exc
+        except OSError as exc:
+            raise HostError(f"cannot connect: {_os_reason(exc)}", host=self.label) from exc
+        except (asyncssh.Error, ValueError) as exc:
+            raise HostError(f"cannot connect: {exc}", host=self.label) from exc
+
+        if policy.accepted is not None:
+            try:
+                _append_known_host(known_files[0], *policy.accepted)
+            except OSError as exc:
+                conn.close()
+                raise HostKeyError(f"cannot record the new host key in {known_files[0]}: {exc}",
+                                   host=self.label) from exc
+        self.cipher = conn.get_extra_info("send_cipher")
+        return conn
+
+    def _known_hosts_files(self, options: asyncssh.SSHClientConnectionOptions) -> list[str]:
+        """The known_hosts files in force; new keys are appended to the first, as OpenSSH does."""
+        if self._known_hosts is not None:
+            files = [self._known_hosts]
+        else:
+            from_config = options.known_hosts  # (): not set; list: UserKnownHostsFile...; None: "none"
+            files = [str(f) for f in from_config] if from_config else [DEFAULT_KNOWN_HOSTS]
+        return [os.path.expanduser(f) for f in files]
+
+    async def _check_ffmpeg(self) -> set[str]:
+        result = await self._exec(f"{shlex.quote(self._ffmpeg)} -hide_banner -encoders </dev/null")
+        if result.returncode in (126, 127):
+            raise HostError(f"ffmpeg not found ({self._ffmpeg}) on the remote PATH", host=self.label,
+                            returncode=result.returncode, stderr=str(result.stderr))
+        if result.returncode != 0:
+            raise HostError(f"ffmpeg does not run ({self._ffmpeg})", host=self.label,
+                            returncode=result.returncode, stderr=str(result.stderr))
+        return parse_encoders(str(result.stdout))
+
+    async def _check_tool(self, tool: str) -> None:
+        result = await self._exec(f"command -v {shlex.quote(tool)}")
+        if result.returncode != 0:
+            raise HostError(f"{tool} not found on the remote PATH", host=self.label)
+
+    async def _make_workdir(self) -> str:
+        """`mktemp -d` (mode 700) under the work dir root; returns its absolute path."""
+        if self._workdir_root is None:
+            root = '"${TMPDIR:-/tmp}"'
+        elif self._workdir_root == "~" or self._workdir_root.startswith("~/"):
+            root = '"$HOME"/' + shlex.quote(self._workdir_root[2:] or ".")
+        else:
+            root = shlex.quote(self._workdir_root)
+        script = (f"root={root} && mkdir -p -- \"$root\" && "
+                  'dir=$(mktemp -d -- "$root/yaffmpegp.XXXXXXXXXX") && cd -- "$dir" && '
+                  'echo "yaffmpegp-dir $(pwd -P)"')
+        result = await self._exec(script)
+        lines = [ln for ln in str(result.stdout).splitlines() if ln.startswith("yaffmpegp-dir /")]
+        if result.returncode != 0 or not lines:
+            raise HostError("cannot create a work dir", host=self.label,
+                            returncode=result.returncode, stderr=str(result.stderr))
+        return lines[-1].split(" ", 1)[1]
+
+    # ----- files ---------------------------------------------------------------------------
+
+    def path(self, name: str) -> str:
+        if self._dir is None:
+            raise RuntimeError("open() first")
+        if not name or name in (".", "..") or "/" in name or "\0" in name:
+            raise ValueError(f"not a plain file name: {name!r}")
+        return posixpath.join(self._dir, name)  # absolute: SFTP resolves relative paths in $HOME
+
+    async def put(self, local: Path, name: str, on_bytes: ByteCallback | None = None) -> None:
+        """Upload to a temp name, verify size and sha256 remotely, then rename into place.
+
+        `on_bytes` gets the number of NEW bytes sent since its previous call (not a total).
+        """
+        remote, part = self.path(name), self.path(f".{name}.part")
+        done = False
+        try:
+            sftp = await self._sftp_client()
+            (size, digest), _ = await _both(
+                asyncio.to_thread(_digest, local),
+                sftp.put(str(local), part, follow_symlinks=True,
+                         progress_handler=_progress(on_bytes)),
+            )
+            remote_size, remote_digest = await self._remote_digest(part)
+            _verify(name, (size, digest), (remote_size, remote_digest), self.label)
+            await sftp.posix_rename(part, remote)
+            done = True
+        except (OSError, asyncssh.Error, TransferError) as exc:
+            raise self._transfer_error(f"upload of {name} failed", exc)
+        finally:
+            if not done:
+                await self._forget(part)
+
+    async def get(self, name: str, local: Path, on_bytes: ByteCallback | None = None) -> None:
+        """Download to a temp name next to `local`, verify, then rename: a partial file never
+        looks complete. `on_bytes` gets the number of NEW bytes since its previous call."""
+        remote = self.path(name)
+        part = local.with_name(f".{local.name}.part")
+        done = False
+        try:
+            sftp = await self._sftp_client()
+            remote_sum, _ = await _both(
+                self._remote_digest(remote),
+                sftp.get(remote, str(part), progress_handler=_progress(on_bytes)),
+            )
+            _verify(name, remote_sum, await asyncio.to_thread(_digest, part), self.label)
+            os.replace(part, local)
+            done = True
+        except (OSError, asyncssh.Error, TransferError) as exc:
+            raise self._transfer_error(f"download of {name} failed", exc)
+        finally:
+            if not done:
+                with contextlib.suppress(OSError):
+                    part.unlink()
+
+    async def remove(self, name: str) -> None:
+        path = self.path(name)
+        try:
+            sftp = await self._sftp_client()
+            await sftp.remove(path)
+        except asyncssh.SFTPNoSuchFile:
+            pass
+        except (OSError, asyncssh.Error) as exc:
+            raise self._transfer_error(f"cannot remove {name}", exc)
+
+    async def _sftp_client(self) -> asyncssh.SFTPClient:
+        """The connection's one SFTP session, started on first use."""
+        async with self._sftp_lock:
+            if self._sftp is None:
+                self._sftp = await self._open_channel(lambda conn: conn.start_sftp_client())
+            return self._sftp
+
+    async def _remote_digest(self, path: str) -> tuple[int, str]:
+        """(size, sha256) of a remote file. Read from stdin, so no file name is echoed back."""
+        quoted = shlex.quote(path)
+        result = await self._exec(f"wc -c < {quoted} && sha256sum < {quoted}")
+        lines = str(result.stdout).split()
+        if result.returncode != 0 or len(lines) < 2 or not lines[0].isdigit():
+            raise TransferError(f"cannot checksum {posixpath.basename(path)}", host=self.label,
+                                returncode=result.returncode, stderr=str(result.stderr))
+        return int(lines[0]), lines[1]
+
+    async def _forget(self, part: str) -> None:
+        """Best effort removal of a partial upload; close() removes the whole dir anyway."""
+        if self._sftp is not None and not self._lost():
+            with contextlib.suppress(OSError, asyncssh.Error, TimeoutError):
+                async with asyncio.timeout(5):
+                    await self._sftp.remove(part)
+
+    def _transfer_error(self, what: str, exc: BaseException) -> HostError | TransferError:
+        """The error to raise for a failed transfer, chained to `exc` (unless it is `exc`)."""
+        error: HostError | TransferError
+        if self._lost():  # whatever failed first, the host is gone: say so
+            error = HostError(f"{what}: connection lost", host=self.label)
+        elif isinstance(exc, (HostError, TransferError)):
+            return exc
+        else:
+            error = TransferError(f"{what}: {_reason(exc)}", host=self.label)
+        error.__cause__ = exc
+        return error
+
+    # ----- ffmpeg --------------------------------------------------------------------------
+
+    async def run_ffmpeg(self, args: Sequence[str], on_stdout_line: LineCallback) -> FFmpegRun:
+        # `echo $$` prints the shell's pid; `exec` makes ffmpeg that same process.
+        command = f"echo {PID_MARKER} $$ && exec {shlex.join([self._ffmpeg, *args])} </dev/null"
+        async with self._channels:
+            try:
+                proc = await self._open_channel(
+                    lambda conn: conn.create_process(command, encoding=None))
+            except (OSError, asyncssh.Error) as exc:
+                raise self._host_error("cannot start ffmpeg", exc) from exc
+            pid: int | None = None
+            stderr: deque[str] = deque(maxlen=STDERR_LINES)
+            try:
+                pid = await _read_pid(proc)
+                if pid is not None:
+                    self._pids.add(pid)
+                await _pump_output(proc, on_stdout_line, stderr.append)
+                await proc.wait_closed()
+            except (OSError, asyncssh.Error) as exc:
+                raise self._host_error("connection lost while ffmpeg was running", exc) from exc
+            finally:
+                if proc.returncode is None:  # cancelled, a callback raised, or the link failed
+                    await asyncio.shield(self._stop_run(proc, pid))
+                proc.close()
+                if pid is not None:
+                    self._pids.discard(pid)
+        if proc.returncode is None:
+            raise HostError("connection lost while ffmpeg was running", host=self.label)
+        return FFmpegRun(proc.returncode, "\n".join(stderr))
+
+    async def _stop_run(self, proc: asyncssh.SSHClientProcess, pid: int | None) -> None:
+        """Kill a run's remote ffmpeg; bounded, never raises (it runs while an error propagates)."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(KILL_GRACE + 5):
+                if pid is None:  # cancelled before the pid line arrived: wait for it briefly
+                    pid = await _read_pid(proc)
+                if pid is not None and not self._lost():
+                    await self._exec(_kill_script([pid]), reserved=True)
+
+    # ----- close ---------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        conn = self._conn
+        if conn is None or self._closing:
+            return
+        self._closing = True
+        workdir, self._dir = self._dir, None
+        pids, self._pids = sorted(self._pids), set()
+        try:
+            script = [_kill_script(pids)] if pids else []
+            if workdir is not None:
+                script.append(f"rm -rf -- {shlex.quote(workdir)}")
+            if script and not conn.is_closed():
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await self._exec("; ".join(script), reserved=True)
+        except Exception:  # noqa: BLE001 - close never raises; CancelledError still propagates
+            pass
+        finally:
+            self._conn = None
+            if self._sftp is not None:
+                self._sftp.exit()
+                self._sftp = None
+            conn.close()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await conn.wait_closed()
+            self._closing = False
+
+    # ----- helpers -------------------------------------------------------------------------
+
+    def _require_conn(self) -> asyncssh.SSHClientConnection:
+        if self._conn is None:
+            raise HostError("not connected", host=self.label)
+        return self._conn
+
+    async def _open_channel(self, open_it: Callable[[asyncssh.SSHClientConnection], Awaitable[T]]) -> T:
+        """`open_it(connection)`, retried while sshd refuses the channel (see
+        CHANNEL_OPEN_PATIENCE): the refusal is transient when we stay within MaxSessions."""
+        delay, deadline = 0.02, asyncio.get_running_loop().time() + CHANNEL_OPEN_PATIENCE
+        while True:
+            try:
+                return await open_it(self._require_conn())
+            except asyncssh.ChannelOpenError:
+                if self._lost() or asyncio.get_running_loop().time() + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def _lost(self) -> bool:
+        return self._conn is None or self._conn.is_closed()
+
+    def _host_error(self, what: str, exc: BaseException) -> HostError:
+        return HostError(f"{what}: {_reason(exc)}", host=self.label)
+
+    async def _exec(self, command: str, *, reserved: bool = False) -> asyncssh.SSHCompletedProcess:
+        """Run a short shell command; connection problems become HostError.
+
+        `reserved` uses the channel kept for kills, so a kill never waits for (or fails on)
+        the channels its own runs hold.
+        """
+        try:
+            async with self._reserve if reserved else self._channels:
+                return await self._open_channel(
+                    lambda conn: conn.run(command, check=False, errors="replace"))
+        except (OSError, asyncssh.Error) as exc:
+            raise self._host_error("remote command failed", exc) from exc
+
+
+class _HostKeyPolicy(asyncssh.SSHClient):
+    """Called by asyncssh only for a host key that known_hosts does not list for this host.
+
+    Tells "unknown" (no entry for the host) from "changed" (entries, none matching): only an
+    unknown key may be accepted, and only with accept-new. The key is recorded after the
+    connection succeeds, i.e. after the server proved it holds the private key.
+    """
+
+    def __init__(self, trusted: asyncssh.SSHKnownHosts, *, accept_new: bool) -> None:
+        super().__init__()
+        self._trusted = trusted
+        self._accept_new = accept_new
+        self.changed = False
+        self.accepted: tuple[str, int, asyncssh.SSHKey] | None = None
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        keys, ca_keys, *_ = self._trusted.match(host, addr, port if port != 22 else None)
+        if keys or ca_keys:
+            self.changed = True
+            return False
+        if self._accept_new:
+            self.accepted = (host, port, key)
+            return True
+        return False
+
+    def refusal(self, files: list[str]) -> str:
+        where = ", ".join(files)
+        if self.changed:
+            return (f"HOST KEY CHANGED: the key offered does not match {where} "
+                    "(someone may be intercepting; fix known_hosts if the host was reinstalled)")
+        return f"unknown host key: not in {where} (connect once with ssh, or accept new host keys)"
+
+
+# ----- module helpers ------------------------------------------------------------------------
+
+
+async def _both(a: Awaitable[T], b: Awaitable[U]) -> tuple[T, U]:
+    """Await two things concurrently and raise the first failure as itself (no ExceptionGroup).
+
+    Unlike a TaskGroup, a failure does not cancel the other one: cancelling an SFTP transfer
+    half-way leaves asyncssh's parallel I/O tasks behind. Cancelling the caller cancels both.
+    """
+    first, second = await asyncio.gather(a, b, return_exceptions=True)
+    for result in (first, second):
+        if isinstance(result, BaseException):
+            raise result
+    return first, second  # type: ignore[return-value]
+
+
+async def _pump_output(proc: asyncssh.SSHClientProcess[bytes], on_stdout: LineCallback,
+                       on_stderr: LineCallback) -> None:
+    """Read stdout and stderr lines until both end. If one side fails (a callback raised, the
+    link dropped), the other is cancelled and that failure is raised as itself."""
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(_pump(proc.stdout, on_stdout))
+            tg.create_task(_pump(proc.stderr, on_stderr))
+    except BaseExceptionGroup as group:
+        raise group.exceptions[0]  # noqa: B904 - the group is only the wrapper
+
+
+async def _pump(stream: asyncssh.SSHReader[bytes], sink: LineCallback) -> None:
+    while line := await stream.readline():
+        sink(line.decode("utf-8", "replace").rstrip("\r\n"))
+
+
+async def _read_pid(proc: asyncssh.SSHClientProcess[bytes]) -> int | None:
+    """The pid from the marker line; lines a chatty login shell prints before it are dropped."""
+    while line := await proc.stdout.readline():
+        text = line.decode("utf-8", "replace").strip()
+        if text.startswith(PID_MARKER + " ") and text.split()[1].isdigit():
+            return int(text.split()[1])
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason: asyncssh errors carry `reason`, OS errors an errno."""
+    if isinstance(exc, OSError):
+        return _os_reason(exc)
+    return str(getattr(exc, "reason", None) or exc)
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return str(exc.strerror)  # "Name or service not known"
+    if exc.errno and exc.errno > 0:
+        return os.strerror(exc.errno)  # "Connection refused", not "Connect call failed (...)"
+    return str(exc)
+
+
+def _kill_script(pids: Sequence[int]) -> str:
+    """SIGTERM, wait up to KILL_GRACE for them to exit, then SIGKILL what is left."""
+    ids = " ".join(str(int(p)) for p in pids)
+    ticks = int(KILL_GRACE * 10)
+    return (f"kill -TERM {ids} 2>/dev/null; i=0; "
+            f"while [ $i -lt {ticks} ]; do alive=; "
+            f"for p in {ids}; do kill -0 $p 2>/dev/null && alive=1; done; "
+            f'[ -z "$alive" ] && break; sleep 0.1; i=$((i+1)); done; '
+            f"kill -KILL {ids} 2>/dev/null; true")
+
+
+def _preferred_ciphers() -> list[str]:
+    defaults = [alg.decode() for alg in asyncssh.encryption.get_default_encryption_algs()]
+    return [c for c in PREFERRED_CIPHERS if c in defaults] + [
+        c for c in defaults if c not in PREFERRED_CIPHERS]
+
+
+def _read_known_hosts(files: list[str]) -> asyncssh.SSHKnownHosts:
+    """Trusted keys from the files that exist (a missing known_hosts trusts nothing)."""
+    existing = [f for f in files if os.path.isfile(f)]
+    return asyncssh.read_known_hosts(existing) if existing else asyncssh.import_known_hosts("")
+
+
+def _append_known_host(path: str, host: str, port: int, key: asyncssh.SSHKey) -> None:
+    """Add `host key` to a known_hosts file in OpenSSH's format (`[host]:port` off port 22)."""
+    pattern = host if port == 22 else f"[{host}]:{port}"
+    algorithm, blob = key.export_public_key("openssh").decode().split()[:2]
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a+b") as f:
+        f.seek(0, os.SEEK_END)
+        lead = b""
+        if f.tell():
+            f.seek(-1, os.SEEK_END)
+            lead = b"" if f.read(1) == b"\n" else b"\n"
+        f.write(lead + f"{pattern} {algorithm} {blob}\n".encode())
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    """(size, sha256) of a local file; run in a thread."""
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+        return os.fstat(f.fileno()).st_size, digest
+
+
+def _verify(name: str, want: tuple[int, str], got: tuple[int, str], host: str) -> None:
+    if want[0] != got[0]:
+        raise TransferError(f"{name}: size mismatch after transfer ({got[0]} bytes, expected {want[0]})",
+                            host=host)
+    if want[1] != got[1]:
+        raise TransferError(f"{name}: sha256 mismatch after transfer", host=host)
+
+
+def _progress(on_bytes: ByteCallback | None):  # type: ignore[no-untyped-def]
+    """An asyncssh progress handler (cumulative counts) that passes NEW bytes to `on_bytes`."""
+    if on_bytes is None:
+        return None
+    last = 0
+
+    def handler(_src: bytes, _dst: bytes, copied: int, _total: int) -> None:
+        nonlocal last
+        if copied > last:
+            on_bytes(copied - last)
+            last = copied
+
+    return handler
