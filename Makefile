@@ -42,5 +42,13 @@ test-fast: deps-test venv
 bench: deps-test venv
 	$(BIN)/python bench/local.py
 
+# A local three-host SSH fleet (real sshd, one unix user each) to try --hostlist; needs root.
+FLEET_DIR ?= /tmp/yaffmpegp-fleet
+fleet: deps-test venv
+	$(BIN)/python -m tests.fleet up $(FLEET_DIR)
+
+fleet-down: venv
+	$(BIN)/python -m tests.fleet down $(FLEET_DIR)
+
 clean:
 	rm -rf $(VENV) demo bench/out *.egg-info

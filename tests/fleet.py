@@ -531,7 +531,7 @@ def main(argv: list[str]) -> int:
     print(f"known_hosts: {fleet.known_hosts}")
     print(f"try:  ssh -F {fleet.ssh_config} h1 ffmpeg -version")
     print(f"      yaffmpegp --ssh-config {fleet.ssh_config} --hostlist {' '.join(fleet.names)} "
-          "-i INPUT.mkv -c:v libx264 OUTPUT.mkv")
+          "--file INPUT.mkv -o OUTPUT.mp4 -c:v libx264 -c:a aac")
     print(f"stop: python -m tests.fleet down {base_dir}")
     return 0
 

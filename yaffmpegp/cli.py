@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -169,6 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .job import run  # after parsing would be nicer, but the import is cheap
     from .ui import Status
 
+    # asyncio and asyncssh log connection trouble by themselves (a lost host can print a
+    # hundred "socket.send() raised exception" lines); the errors reach the user through
+    # events and exceptions instead.
+    for name in ("asyncio", "asyncssh"):
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.CRITICAL)
     status: Status | None = None
     try:
         settings, ns = settings_from(argv)

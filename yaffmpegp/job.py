@@ -26,6 +26,7 @@ from .segment import Segment
 from .settings import Settings
 from .split import split
 from .transport import HostRequirements, Transport
+from .transport.factory import make_transports as default_transports
 from .transport.local import LocalTransport
 
 
@@ -67,12 +68,6 @@ def partial_path(out: Path) -> Path:
     """Where the output is written until it passed its checks (same directory, same
     extension so ffmpeg picks the same muxer)."""
     return out.with_name(f".{out.stem}.yaffmpegp-partial{out.suffix}")
-
-
-def local_transports(s: Settings, parent: Path) -> list[Transport]:
-    workers = s.local_workers or os.cpu_count() or 1
-    return [LocalTransport(parent, ffmpeg=s.ffmpeg, label=f"local{i + 1}" if workers > 1 else "local",
-                           slots=1) for i in range(workers)]
 
 
 def threads_per_worker(s: Settings, local_count: int) -> int | None:
@@ -119,8 +114,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
     plan = plan_cuts(packets, vstream.time_base, s.segment_length)
     hosts_dir = workdir / "hosts"
     hosts_dir.mkdir()
-    transports: list[Transport] = (make_transports(s, hosts_dir) if make_transports
-                                   else local_transports(s, hosts_dir))
+    transports = (make_transports or default_transports)(s, hosts_dir)
     try:
         try:  # hosts connect and check their ffmpeg while the video is being split
             async with asyncio.TaskGroup() as tg:

@@ -28,6 +28,7 @@ class Status:
         self._done = 0
         self._last_line = 0.0
         self._started = time.monotonic()
+        self._per_host: dict[str, int] = {}
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Planned):
@@ -44,6 +45,7 @@ class Status:
             self._seg_frames.pop(event.segment, None)
             self._done_frames += event.frames
             self._done += 1
+            self._per_host[event.host] = self._per_host.get(event.host, 0) + 1
             self._refresh()
         elif isinstance(event, AttemptFailed):
             self._seg_frames.pop(event.segment, None)
@@ -58,6 +60,7 @@ class Status:
             self.close()
             for line in event.checks:
                 self._note(f"checked: {line}")
+            self._note("segments per host: " + ", ".join(f"{h} {n}" for h, n in sorted(self._per_host.items())))
 
     def _frames(self) -> int:
         return self._done_frames + sum(self._seg_frames.values())

@@ -1,0 +1,91 @@
+"""The CLI on a real sshd fleet: each host is its own unix user that cannot read the
+coordinator's files, so a local path leaking into a remote command fails here as it would
+across machines."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests import media
+from tests.integration.conftest_fleet import fleet  # noqa: F401
+
+pytestmark = [pytest.mark.fleet, pytest.mark.slow]
+
+LOSSLESS = ["-c:v", "ffv1", "-c:a", "copy"]
+FAST = ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "copy"]
+
+
+def _per_host(stderr: str) -> dict[str, int]:
+    m = re.search(r"segments per host: (.*)", stderr)
+    assert m, stderr
+    return {h: int(n) for h, n in (part.rsplit(" ", 1) for part in m.group(1).split(", "))}
+
+
+def _nothing_left(fleet) -> None:  # noqa: F811
+    for name in fleet.names:
+        assert fleet.host_processes(name, "ffmpeg") == [], f"ffmpeg left running on {name}"
+        assert fleet.workdir_leftovers(name) == [], f"files left on {name}"
+
+
+def test_three_hosts_exact_output(fleet, sources, yaff, tmp_path: Path) -> None:  # noqa: F811
+    src = sources["h264"]
+    ours = tmp_path / "ours.mkv"
+    single = media.single_pass(src, tmp_path / "single.mkv", LOSSLESS)
+    r = yaff("--hostlist", *fleet.names, "--ssh-config", fleet.ssh_config, "--file", src, "-o", ours,
+             "--segment-length", "1", *LOSSLESS)
+    assert r.returncode == 0, r.stderr
+    assert media.frame_hashes(ours) == media.frame_hashes(single)
+    assert media.decoded_md5(ours, "a:0") == media.decoded_md5(single, "a:0")
+    done = _per_host(r.stderr)
+    assert set(done) == set(fleet.names) and all(n >= 1 for n in done.values()), done
+    _nothing_left(fleet)
+    assert list(yaff.work.iterdir()) == []
+
+
+def test_hostile_file_name_over_ssh(fleet, yaff, tmp_path: Path) -> None:  # noqa: F811
+    d = tmp_path / "in"
+    d.mkdir()
+    src = media.h264_open_gop(d / "tape $(touch PWNED) \"one\" it's ü.mp4", seconds=3)
+    r = yaff("--hostlist", *fleet.names[:2], "--ssh-config", fleet.ssh_config, "--file", src,
+             "--segment-length", "1", *FAST)
+    assert r.returncode == 0, r.stderr
+    assert media.count_frames(d / "tape $(touch PWNED) \"one\" it's ü.yaffmpegp.mp4") == 75
+    for name in fleet.names:
+        assert not list(Path(fleet.host(name).home).rglob("PWNED"))
+    assert not list(tmp_path.rglob("PWNED"))
+    _nothing_left(fleet)
+
+
+def test_bad_hosts_are_left_out_and_the_run_finishes(fleet, sources, yaff, tmp_path: Path) -> None:  # noqa: F811
+    """A host without ffmpeg and an unreachable host are each reported in one line; the run
+    finishes on the rest."""
+    out = tmp_path / "out.mp4"
+    bare = fleet.bare_names[0]
+    r = yaff("--hostlist", fleet.names[0], bare, "127.0.0.1:1", "--ssh-config", fleet.ssh_config,
+             "--file", sources["h264"], "-o", out, "--segment-length", "2", *FAST)
+    assert r.returncode == 0, r.stderr
+    assert re.search(rf"warning: {bare} left out: .*ffmpeg not found", r.stderr), r.stderr
+    assert re.search(r"warning: 127\.0\.0\.1:1 left out: .*(refused|unreachable|connect)", r.stderr, re.I), r.stderr
+    assert _per_host(r.stderr) == {fleet.names[0]: _per_host(r.stderr)[fleet.names[0]]}
+    assert media.count_frames(out) == media.count_frames(sources["h264"])
+    _nothing_left(fleet)
+
+
+def test_wrong_host_key_is_refused(fleet, sources, yaff, tmp_path: Path) -> None:  # noqa: F811
+    out = tmp_path / "out.mp4"
+    r = yaff("--hostlist", "h1", "--ssh-config", fleet.ssh_config, "--known-hosts", fleet.wrong_known_hosts,
+             "--file", sources["h264"], "-o", out, *FAST)
+    assert r.returncode != 0
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("yaffmpegp: error:")]
+    assert len(lines) == 1 and "h1" in lines[0] and "key" in lines[0].lower(), r.stderr
+    assert "Traceback" not in r.stderr
+    assert not out.exists()
+
+
+def test_only_unreachable_hosts_is_a_clear_error(yaff, sources, tmp_path: Path) -> None:
+    r = yaff("--hostlist", "127.0.0.1:1", "--file", sources["h264"], "-o", tmp_path / "o.mp4", *FAST)
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("yaffmpegp: error: ")
+    assert "127.0.0.1:1" in r.stderr.strip().splitlines()[-1]
