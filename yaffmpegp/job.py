@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import shutil
@@ -18,7 +19,7 @@ from .ffcmd import segment_args
 from .ffopts import RoutedOptions, option_table, split_options
 from .join import FinalMux, check, join
 from .pipeline import HostPipeline, PipelineSettings
-from .plan import plan_cuts
+from .plan import Plan, plan_cuts
 from .preflight import Preflight, run_preflight
 from .probe import MediaInfo, first_error_line, probe_media, probe_packets, run_tool
 from .scheduler import WorkQueue
@@ -106,44 +107,53 @@ async def run(s: Settings, events: Events, make_transports: TransportFactory | N
 
 async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedOptions, workdir: Path,
                   partial: Path, make_transports: TransportFactory | None) -> JobResult:
-    pre = await run_preflight(media, routed, s.output, workdir, s.ffmpeg, s.ffprobe)
-    if pre.encoder is None:
-        return await _single_pass(s, events, routed, partial)
-    vstream = next(st for st in media.streams if st.index == pre.video_in)
-    packets = await probe_packets(s.input, pre.video_in, s.ffprobe)
-    plan = plan_cuts(packets, vstream.time_base, s.segment_length)
+    """Everything overlaps where it can: the preflight runs while the video is indexed and
+    split (on the stream ffmpeg will most likely pick, redone if not), hosts connect as soon
+    as the encoder is known, and each segment goes to the hosts as soon as it is cut."""
+    guess = media.video_streams[0].index
     hosts_dir = workdir / "hosts"
     hosts_dir.mkdir()
+    results = workdir / "encoded"
+    results.mkdir()
     transports = (make_transports or default_transports)(s, hosts_dir)
+    work = WorkQueue((), s.retries, closed=False)
+    segments: list[Segment] = []
+    loop = asyncio.get_running_loop()
     try:
-        try:  # hosts connect and check their ffmpeg while the video is being split
-            async with asyncio.TaskGroup() as tg:
-                splitting = tg.create_task(split(
-                    s.input, pre.video_in, plan, vstream.time_base, workdir, rate=pre.rate, out_ext=pre.ext,
-                    codec=vstream.codec_name, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe))
-                opening = tg.create_task(_open_hosts(transports, HostRequirements((pre.encoder,)), events))
-        except BaseExceptionGroup as group:
-            raise first_error(group) from None
-        segments, usable = splitting.result(), opening.result()
-        local_count = sum(isinstance(t, LocalTransport) for t in usable)
-        threads = threads_per_worker(s, local_count)
-        events.emit(Planned(len(segments), sum(x.expected for x in segments), tuple(t.label for t in usable)))
-        results = workdir / "encoded"
-        results.mkdir()
-
-        def build(seg: Segment, src: str, out: str) -> list[str]:
-            return segment_args(src, out, seg.trim, routed.segment, routed.video_filter, pre.fmt, threads)
-
-        work = WorkQueue(segments, s.retries)
-        ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe)
         try:
             async with asyncio.TaskGroup() as tg:
-                for t in usable:
-                    tg.create_task(HostPipeline(t, work, build, ps, events).run())
+                prefl = tg.create_task(run_preflight(media, routed, s.output, workdir, s.ffmpeg, s.ffprobe))
+                planned: asyncio.Future[Plan] = loop.create_future()
+                feeder = tg.create_task(_feed(s, media, guess, workdir / "split", prefl, planned, work, segments))
+                pre = await prefl
+                if pre.encoder is None:  # the video is copied: nothing to do in parallel
+                    feeder.cancel()
+                else:
+                    if pre.video_in != guess:
+                        feeder.cancel()
+                        planned = loop.create_future()
+                        feeder = tg.create_task(_feed(s, media, pre.video_in, workdir / "split-again", prefl,
+                                                      planned, work, segments))
+                    usable = await _open_hosts(transports, HostRequirements((pre.encoder,)), events)
+                    plan = await planned
+                    events.emit(Planned(plan.segments, round(plan.total_frames * pre.rate),
+                                        tuple(t.label for t in usable)))
+                    threads = threads_per_worker(s, sum(isinstance(t, LocalTransport) for t in usable))
+
+                    def build(seg: Segment, src: str, out: str) -> list[str]:
+                        return segment_args(src, out, seg.trim, routed.segment, routed.video_filter, pre.fmt,
+                                            threads)
+
+                    ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe)
+                    for t in usable:
+                        tg.create_task(HostPipeline(t, work, build, ps, events).run())
         except BaseExceptionGroup as group:
             raise first_error(group) from None
     finally:
         await asyncio.gather(*(t.close() for t in transports), return_exceptions=True)
+    if pre.encoder is None:
+        return await _single_pass(s, events, routed, partial)
+    vstream = next(st for st in media.streams if st.index == pre.video_in)
     first = plan.cuts[0].pts * vstream.time_base - Fraction(media.start_time)
     out_rate = vstream.frame_rate * pre.rate if vstream.frame_rate else None
     mux = _final_mux(media, pre, routed, on_grid(first, out_rate))
@@ -151,6 +161,30 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
     checks = await check(partial, segments, mux, s.ffprobe)
     events.emit(Checked(tuple(checks)))
     return JobResult(s.output, len(segments), sum(x.expected for x in segments), tuple(checks))
+
+
+async def _feed(s: Settings, media: MediaInfo, stream: int, workdir: Path, prefl: asyncio.Task[Preflight],
+                planned: asyncio.Future[Plan], work: WorkQueue, segments: list[Segment]) -> None:
+    """Index and split one video stream, handing each segment to the hosts once the
+    preflight has said how it will be encoded."""
+    vstream = next(st for st in media.streams if st.index == stream)
+    packets = await probe_packets(s.input, stream, s.ffprobe)
+    plan = plan_cuts(packets, vstream.time_base, s.segment_length)
+    planned.set_result(plan)
+    workdir.mkdir()
+    async with contextlib.aclosing(split(s.input, stream, plan, vstream.time_base, workdir,
+                                         codec=vstream.codec_name, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe)) as units:
+        async for unit in units:
+            try:
+                pre = await asyncio.shield(prefl)
+            except Exception:
+                return  # the preflight's own error ends the run
+            if pre.video_in != stream or pre.encoder is None:
+                return
+            seg = unit.encoded_as(pre.rate, pre.ext)
+            segments.append(seg)
+            await work.add(seg)
+    await work.close()
 
 
 def on_grid(seconds: Fraction, rate: Fraction | None) -> Fraction:

@@ -14,13 +14,28 @@ from .segment import Segment
 
 
 class WorkQueue:
-    def __init__(self, segments: Iterable[Segment], retries: int) -> None:
+    """Segments arrive while the video is still being split (`add`); `close` says no more
+    will come. Hosts pull with `get` until every segment is done."""
+
+    def __init__(self, segments: Iterable[Segment], retries: int, *, closed: bool = True) -> None:
         self._waiting: deque[Segment] = deque(segments)
         self._open = {s.index for s in self._waiting}
+        self._closed = closed
         self._retries = retries
         self._changed = asyncio.Condition()
         self.attempts: Counter[int] = Counter()
         self.done_by: dict[int, str] = {}
+
+    async def add(self, seg: Segment) -> None:
+        async with self._changed:
+            self._waiting.append(seg)
+            self._open.add(seg.index)
+            self._changed.notify_all()
+
+    async def close(self) -> None:
+        async with self._changed:
+            self._closed = True
+            self._changed.notify_all()
 
     @property
     def queued(self) -> int:
@@ -33,7 +48,7 @@ class WorkQueue:
     async def get(self) -> Segment | None:
         """The next segment to work on, or None once every segment is done."""
         async with self._changed:
-            await self._changed.wait_for(lambda: self._waiting or not self._open)
+            await self._changed.wait_for(lambda: self._waiting or (self._closed and not self._open))
             if not self._waiting:
                 return None
             seg = self._waiting.popleft()

@@ -1,7 +1,7 @@
 """The unit of work: one segment of the video, with the exact frames it owns."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -39,3 +39,9 @@ class Segment:
     @property
     def size(self) -> int:
         return self.unit.stat().st_size
+
+    def encoded_as(self, rate: Fraction, ext: str) -> Segment:
+        """This segment once the encode is known: `rate` output frames per source frame
+        (2 for a field-rate deinterlacer), encoded into a container with extension `ext`."""
+        expected = self.frames * rate
+        return replace(self, expected=round(expected), ext=ext)

@@ -12,6 +12,8 @@ piece that starts with a keyframe followed by earlier-shown frames then makes ff
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -45,6 +47,9 @@ def _margin(packets: list[Packet]) -> int:
     return max(1, min(gaps) // 2) if gaps else 1
 
 
+POLL = 0.05  # seconds between looks at the segment muxer's progress
+
+
 async def split(
     src: Path,
     stream: int,
@@ -52,44 +57,62 @@ async def split(
     source_tb: Fraction,
     workdir: Path,
     *,
-    rate: Fraction = Fraction(1),
-    out_ext: str = "nut",
     codec: str = "",
     ffmpeg: str = "ffmpeg",
     ffprobe: str = "ffprobe",
-) -> list[Segment]:
-    """Write the units into `workdir` and return the segments, in order. `out_ext` is the
-    extension of the encoded segments' container."""
+) -> AsyncIterator[Segment]:
+    """Yield the segments in order, each as soon as its unit is written: encoding can start
+    while the rest of the video is still being split. Use with `contextlib.aclosing`, so
+    the segment muxer is stopped if the consumer stops early.
+
+    The segment muxer closes a piece before it opens the next, so piece i is complete once
+    piece i+1 exists (or the muxer has exited); a unit with context also needs the next
+    piece complete.
+    """
     pieces_dir = workdir / "pieces"
     pieces_dir.mkdir()
-    needs_context = any(plan.head_packets(i) for i in range(plan.segments))
-    fmt, ext = ("mpegts", "ts") if needs_context else ("nut", "nut")
-    await _ffmpeg(ffmpeg, split_args(str(src), stream, plan.split_frames,
-                                     str(pieces_dir / f"p%05d.{ext}"), fmt, codec),
-                  "splitting the video")
-    pieces = [pieces_dir / f"p{i:05d}.{ext}" for i in range(plan.segments)]
-    missing = [p.name for p in pieces if not p.exists()]
-    if missing:
-        raise SplitError(f"the segment muxer wrote {plan.segments - len(missing)} pieces, "
-                         f"{plan.segments} were planned")
     units_dir = workdir / "units"
     units_dir.mkdir()
-    segments: list[Segment] = []
-    first_frame = 0
-    for i, piece in enumerate(pieces):
-        seg = await _make_unit(i, piece, pieces, plan, source_tb, units_dir, rate, fmt, ext,
-                               out_ext, first_frame, ffmpeg, ffprobe)
-        segments.append(seg)
-        first_frame += seg.frames
-        if i > 0:
-            pieces[i - 1].unlink(missing_ok=True)  # its head is taken; free the disk early
-    pieces[-1].unlink(missing_ok=True)
-    return segments
+    needs_context = any(plan.head_packets(i) for i in range(plan.segments))
+    fmt, ext = ("mpegts", "ts") if needs_context else ("nut", "nut")
+    pieces = [pieces_dir / f"p{i:05d}.{ext}" for i in range(plan.segments)]
+    args = split_args(str(src), stream, plan.split_frames, str(pieces_dir / f"p%05d.{ext}"), fmt, codec)
+    log = workdir / "split.log"
+    with log.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.DEVNULL, stderr=err)
+    try:
+        first_frame = 0
+        for i in range(plan.segments):
+            ready = i + (2 if plan.head_packets(i) else 1)  # the piece whose existence says "done"
+            while proc.returncode is None and not (ready < plan.segments and pieces[ready].exists()):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), POLL)
+            if proc.returncode not in (None, 0):
+                text = log.read_text(errors="replace")
+                raise SplitError(f"splitting the video failed: {first_error_line(text)}",
+                                 argv=[ffmpeg, *args], returncode=proc.returncode, stderr=text)
+            if not pieces[i].exists():
+                raise SplitError(f"the segment muxer wrote {i} pieces, {plan.segments} were planned")
+            seg = await _make_unit(i, pieces[i], pieces, plan, source_tb, units_dir, fmt, ext,
+                                   first_frame, ffmpeg, ffprobe)
+            first_frame += seg.frames
+            if i > 0:
+                pieces[i - 1].unlink(missing_ok=True)  # its head is taken; free the disk early
+            yield seg
+        pieces[-1].unlink(missing_ok=True)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 async def _make_unit(i: int, piece: Path, pieces: list[Path], plan: Plan, source_tb: Fraction,
-                     units_dir: Path, rate: Fraction, fmt: str, ext: str, out_ext: str,
-                     first_frame: int, ffmpeg: str, ffprobe: str) -> Segment:
+                     units_dir: Path, fmt: str, ext: str, first_frame: int, ffmpeg: str,
+                     ffprobe: str) -> Segment:
+    """Unit i: piece i, with the next keyframe and its leading pictures appended when the
+    next cut needs them; checked against the plan. Encoded as-is (rate 1, NUT) until
+    `Segment.encoded_as` says otherwise."""
     head_n = plan.head_packets(i)
     unit = units_dir / f"{i:05d}.{ext}"
     if head_n:
@@ -126,7 +149,5 @@ async def _make_unit(i: int, piece: Path, pieces: list[Path], plan: Plan, source
         stamps = sorted(p.pts for p in packets if p.pts >= start)
         step = (stamps[-1] - stamps[-2]) if len(stamps) > 1 else 0
         duration = Fraction(stamps[-1] - stamps[0] + step) * await _fraction(unit, "stream=time_base", "v:0", ffprobe)
-    expected = owned * rate
-    return Segment(i, first_frame, owned, int(expected) if expected.denominator == 1 else round(expected),
-                   duration, Trim(start, end), unit, out_ext)
+    return Segment(i, first_frame, owned, owned, duration, Trim(start, end), unit, "nut")
 
