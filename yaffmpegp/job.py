@@ -21,7 +21,7 @@ from .join import FinalMux, check, join
 from .pipeline import HostPipeline, PipelineSettings
 from .plan import Plan, plan_cuts
 from .preflight import Preflight, run_preflight
-from .probe import MediaInfo, first_error_line, probe_media, probe_packets, run_tool
+from .probe import MediaInfo, Stream, first_error_line, probe_media, probe_packets, run_tool
 from .scheduler import WorkQueue
 from .segment import Segment
 from .settings import Settings
@@ -147,17 +147,21 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                     ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe)
                     for t in usable:
                         tg.create_task(HostPipeline(t, work, build, ps, events).run())
+
+                    async def ready(k: int) -> Path:
+                        await work.wait_done(k)
+                        return results / segments[k].output_name
+
+                    vstream = next(st for st in media.streams if st.index == pre.video_in)
+                    mux = _final_mux(media, pre, routed, plan, vstream)
+                    durations = [(b.pts - a.pts) * vstream.time_base for a, b in zip(plan.cuts, plan.cuts[1:])]
+                    tg.create_task(join(durations + [Fraction(0)], ready, results, mux, partial, events, s.ffmpeg))
         except BaseExceptionGroup as group:
             raise first_error(group) from None
     finally:
         await asyncio.gather(*(t.close() for t in transports), return_exceptions=True)
     if pre.encoder is None:
         return await _single_pass(s, events, routed, partial)
-    vstream = next(st for st in media.streams if st.index == pre.video_in)
-    first = plan.cuts[0].pts * vstream.time_base - Fraction(media.start_time)
-    out_rate = vstream.frame_rate * pre.rate if vstream.frame_rate else None
-    mux = _final_mux(media, pre, routed, on_grid(first, out_rate))
-    await join(segments, results, mux, partial, events, s.ffmpeg)
     checks = await check(partial, segments, mux, s.ffprobe)
     events.emit(Checked(tuple(checks)))
     return JobResult(s.output, len(segments), sum(x.expected for x in segments), tuple(checks))
@@ -195,7 +199,9 @@ def on_grid(seconds: Fraction, rate: Fraction | None) -> Fraction:
     return Fraction(math.floor(seconds * rate + Fraction(1, 2))) / rate
 
 
-def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, offset: Fraction) -> FinalMux:
+def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan, vstream: Stream) -> FinalMux:
+    first = plan.cuts[0].pts * vstream.time_base - Fraction(media.start_time)
+    offset = on_grid(first, vstream.frame_rate * pre.rate if vstream.frame_rate else None)
     return FinalMux(
         source=media.path,
         mapping=pre.mapping,

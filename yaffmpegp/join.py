@@ -1,9 +1,19 @@
 """Join the encoded segments (concat demuxer), mux them with the rest of the source's
-streams in the user's own command, and check the result before it is handed over."""
+streams in the user's own command, and check the result before it is handed over.
+
+The final mux starts as soon as the plan is known and runs while segments are encoded:
+its concat list names one named pipe per segment, and each verified segment is written
+into its pipe in order. ffmpeg reads the source's audio as the video arrives, so little
+of the mux is left when the last segment is done. The command is the same as for files.
+"""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import errno
+import os
+import shutil
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -11,7 +21,7 @@ from pathlib import Path
 from .errors import JoinError
 from .events import Events, Joined
 from .ffcmd import Mapping, concat_list, final_args
-from .probe import count_frames, first_error_line, probe_media, run_tool
+from .probe import count_frames, first_error_line, probe_media
 from .segment import Segment
 
 
@@ -36,23 +46,73 @@ class FinalMux:
     field_order: str | None = None
 
 
-def write_concat(segments: Sequence[Segment], results: Path) -> Path:
-    listing = results / "joined.ffconcat"
-    entries = [(str(results / s.output_name), s.duration) for s in segments]
-    listing.write_text(concat_list(entries))
-    return listing
+#: waits until segment k is encoded and verified; returns its local file
+SegmentReady = Callable[[int], Awaitable[Path]]
 
 
-async def join(segments: Sequence[Segment], results: Path, mux: FinalMux, out: Path,
-               events: Events, ffmpeg: str = "ffmpeg") -> None:
-    listing = write_concat(segments, results)
+async def join(durations: Sequence[Fraction], ready: SegmentReady, work: Path, mux: FinalMux,
+               out: Path, events: Events, ffmpeg: str = "ffmpeg") -> None:
+    """Run the final mux, feeding it segment after segment as they become ready.
+    `durations` are the segments' lengths in seconds, from the plan."""
+    pipes = [work / f"join-{k:05d}" for k in range(len(durations))]
+    for pipe in pipes:
+        os.mkfifo(pipe, 0o600)
+    listing = work / "joined.ffconcat"
+    listing.write_text(concat_list([(str(p), d if k + 1 < len(pipes) else None)
+                                    for k, (p, d) in enumerate(zip(pipes, durations))]))
     args = final_args(str(mux.source), str(listing), mux.offset, mux.mapping, mux.video_out,
                       mux.user_final_opts, mux.copy_outputs, str(out), mux.video_tags, mux.field_order)
-    code, _, err = await run_tool([ffmpeg, *args])
-    if code != 0:
-        raise JoinError(f"the final mux failed: {first_error_line(err)}", argv=[ffmpeg, *args],
-                        returncode=code, stderr=err)
-    events.emit(Joined(sum(s.expected for s in segments)))
+    log = work / "join.log"
+    with log.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.DEVNULL, stderr=err)
+
+    def failed(what: str) -> JoinError:
+        text = log.read_text(errors="replace")
+        return JoinError(f"{what}: {first_error_line(text)}", argv=[ffmpeg, *args],
+                         returncode=proc.returncode, stderr=text)
+
+    try:
+        for k, pipe in enumerate(pipes):
+            segment = await ready(k)
+            fd = await _open_for_writing(pipe, proc)
+            if fd is None:
+                raise failed("the final mux failed")
+            try:
+                await asyncio.to_thread(_copy_into, segment, fd)
+            except OSError as exc:
+                await proc.wait()
+                raise failed("the final mux stopped reading") from exc
+        if await proc.wait() != 0:
+            raise failed("the final mux failed")
+    finally:
+        if proc.returncode is None:  # cancelled, or a write failed: stop it (a blocked write then ends)
+            proc.kill()
+            await proc.wait()
+    events.emit(Joined(len(pipes)))
+
+
+async def _open_for_writing(pipe: Path, proc: asyncio.subprocess.Process) -> int | None:
+    """A blocking write end of `pipe` once ffmpeg opens it for reading; None if ffmpeg exits
+    first (opening a FIFO for writing blocks until a reader comes, so poll without blocking)."""
+    while True:
+        try:
+            fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+        else:
+            os.set_blocking(fd, True)
+            return fd
+        if proc.returncode is not None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 0.02)
+
+
+def _copy_into(src: Path, fd: int) -> None:
+    with src.open("rb") as f, os.fdopen(fd, "wb") as pipe:
+        shutil.copyfileobj(f, pipe, 1 << 20)
 
 
 async def check(out: Path, segments: Sequence[Segment], mux: FinalMux, ffprobe: str = "ffprobe") -> list[str]:

@@ -61,6 +61,11 @@ class WorkQueue:
             self.done_by[seg.index] = host
             self._changed.notify_all()
 
+    async def wait_done(self, index: int) -> None:
+        """Until segment `index` is done (verified and local)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: index in self.done_by)
+
     async def failed(self, seg: Segment, error: YaffError) -> bool:
         """Record a failed attempt. True: queued again; False: the caller must raise."""
         if not error.retryable or self.attempts[seg.index] > self._retries:
