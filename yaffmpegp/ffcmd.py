@@ -15,6 +15,9 @@ from fractions import Fraction
 import ffmpeg
 
 QUIET = ["-nostdin", "-hide_banner", "-v", "error"]
+# How much of the input the preflight encodes: enough for ffmpeg to open every stream and
+# its encoders and write a few frames; every run waits for it before the first segment.
+PREFLIGHT_SECONDS = 0.3
 PROGRESS = ["-nostats", "-progress", "pipe:1"]
 
 
@@ -127,7 +130,7 @@ def segment_args(
     return args
 
 
-def preflight_args(src: str, user_opts: Sequence[str], out: str, seconds: float = 1.0) -> list[str]:
+def preflight_args(src: str, user_opts: Sequence[str], out: str, seconds: float = PREFLIGHT_SECONDS) -> list[str]:
     """The user's own command on the first second of the input, at info level so ffmpeg
     prints its stream mapping: it shows how ffmpeg would choose streams and encoders, and
     fails on options ffmpeg rejects before anything is split."""
@@ -136,7 +139,7 @@ def preflight_args(src: str, user_opts: Sequence[str], out: str, seconds: float 
 
 
 def segment_preflight_args(src: str, stream: int, user_segment_opts: Sequence[str],
-                           user_filter: str | None, fmt: str, out: str, seconds: float = 1.0) -> list[str]:
+                           user_filter: str | None, fmt: str, out: str, seconds: float = PREFLIGHT_SECONDS) -> list[str]:
     """The segment encode on the first second of the source, into the intermediate format."""
     vf = user_filter or "null"
     return QUIET + ["-t", f"{seconds:g}", "-i", src, "-map", f"0:{stream}", "-an", "-sn", "-dn",
