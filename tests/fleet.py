@@ -44,7 +44,7 @@ START_TIMEOUT = 10.0  # seconds for one sshd to accept connections
 STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 # What a host without ffmpeg still offers on PATH: a shell and the tools transports use.
 BARE_TOOLS = ("sh", "bash", "env", "cat", "ls", "mkdir", "mktemp", "rm", "mv", "sleep", "wc",
-              "sha256sum", "kill", "ps", "true", "false", "uname", "id")
+              "sha1sum", "kill", "ps", "true", "false", "uname", "id")
 
 
 class FleetError(RuntimeError):

@@ -89,3 +89,58 @@ def test_only_unreachable_hosts_is_a_clear_error(yaff, sources, tmp_path: Path) 
     assert r.returncode == 3, r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("yaffmpegp: error: ")
     assert "127.0.0.1:1" in r.stderr.strip().splitlines()[-1]
+
+
+def test_sigint_mid_run_leaves_nothing_on_hosts(fleet, tmp_path: Path) -> None:  # noqa: F811
+    """Ctrl-C while hosts encode: exit 130, remote ffmpegs killed, remote work dirs removed."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = media.vhs_ffv1(tmp_path / "long.mkv", seconds=20)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "yaffmpegp", "--hostlist", *fleet.names[:2],
+                             "--ssh-config", str(fleet.ssh_config), "--file", str(src), "-o", str(out),
+                             "--workdir", str(tmp_path), "--segment-length", "2",
+                             "-c:v", "libx264", "-preset", "slow", "-c:a", "aac"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(fleet.host_processes(n, "ffmpeg") for n in fleet.names[:2]):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no host ever started encoding"
+            time.sleep(0.2)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    _nothing_left(fleet)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["long.mkv"]
+
+
+def test_unreadable_input_is_a_clear_error(fleet, tmp_path: Path) -> None:  # noqa: F811
+    """As a user who may not read the input (root reads everything, so run as a fleet user)."""
+    import shutil
+    import sys
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="yaff-unreadable-"))
+    try:
+        d.chmod(0o777)
+        src = d / "private.mp4"
+        media.h264_open_gop(src, seconds=1)
+        src.chmod(0o600)  # root's, unreadable to the fleet user
+        r = fleet.run_as(fleet.names[0], sys.executable, "-m", "yaffmpegp", "--file", str(src),
+                         "-o", str(d / "out.mp4"), "-c:v", "libx264")
+        assert r.returncode == 2, r.stderr
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert lines == [f"yaffmpegp: error: {src}: permission denied"], r.stderr
+        assert sorted(p.name for p in d.iterdir()) == ["private.mp4"]
+    finally:
+        shutil.rmtree(d)

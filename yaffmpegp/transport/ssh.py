@@ -48,6 +48,11 @@ CHANNEL_OPEN_PATIENCE = 5.0  # seconds
 PID_MARKER = "yaffmpegp-pid"  # the line before ffmpeg starts: "yaffmpegp-pid 1234"
 STDERR_LINES = 400  # how much of ffmpeg's stderr a run keeps
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
+# The transfer check: a digest computed on both sides. It guards against truncated or
+# damaged files; SSH itself already authenticates every byte in transit. coreutils'
+# sha1sum ran at 680 MB/s here, sha256sum at 340 MB/s, and the remote digest is on the
+# critical path of every upload, so SHA-1.
+DIGEST, DIGEST_TOOL = "sha1", "sha1sum"
 
 
 class SSHTransport(Transport):
@@ -104,7 +109,7 @@ class SSHTransport(Transport):
         self._conn = await self._connect()
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
-                encoders, _ = await _both(self._check_ffmpeg(), self._check_tool("sha256sum"))
+                encoders, _ = await _both(self._check_ffmpeg(), self._check_tool(DIGEST_TOOL))
                 missing = sorted(set(requirements.encoders) - encoders)
                 if missing:
                     raise HostError(f"ffmpeg has no encoder {', '.join(missing)}", host=self.label)
@@ -222,7 +227,7 @@ class SSHTransport(Transport):
         return posixpath.join(self._dir, name)  # absolute: SFTP resolves relative paths in $HOME
 
     async def put(self, local: Path, name: str, on_bytes: ByteCallback | None = None) -> None:
-        """Upload to a temp name, verify size and sha256 remotely, then rename into place.
+        """Upload to a temp name, verify size and digest remotely, then rename into place.
 
         `on_bytes` gets the number of NEW bytes sent since its previous call (not a total).
         """
@@ -285,9 +290,9 @@ class SSHTransport(Transport):
             return self._sftp
 
     async def _remote_digest(self, path: str) -> tuple[int, str]:
-        """(size, sha256) of a remote file. Read from stdin, so no file name is echoed back."""
+        """(size, digest) of a remote file. Read from stdin, so no file name is echoed back."""
         quoted = shlex.quote(path)
-        result = await self._exec(f"wc -c < {quoted} && sha256sum < {quoted}")
+        result = await self._exec(f"wc -c < {quoted} && {DIGEST_TOOL} < {quoted}")
         lines = str(result.stdout).split()
         if result.returncode != 0 or len(lines) < 2 or not lines[0].isdigit():
             raise TransferError(f"cannot checksum {posixpath.basename(path)}", host=self.label,
@@ -551,9 +556,9 @@ def _append_known_host(path: str, host: str, port: int, key: asyncssh.SSHKey) ->
 
 
 def _digest(path: Path) -> tuple[int, str]:
-    """(size, sha256) of a local file; run in a thread."""
+    """(size, digest) of a local file; run in a thread."""
     with open(path, "rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
+        digest = hashlib.file_digest(f, DIGEST).hexdigest()
         return os.fstat(f.fileno()).st_size, digest
 
 
@@ -562,7 +567,7 @@ def _verify(name: str, want: tuple[int, str], got: tuple[int, str], host: str) -
         raise TransferError(f"{name}: size mismatch after transfer ({got[0]} bytes, expected {want[0]})",
                             host=host)
     if want[1] != got[1]:
-        raise TransferError(f"{name}: sha256 mismatch after transfer", host=host)
+        raise TransferError(f"{name}: {DIGEST} mismatch after transfer", host=host)
 
 
 def _progress(on_bytes: ByteCallback | None):  # type: ignore[no-untyped-def]
