@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import IO
 from pathlib import Path
 
 from . import __version__
@@ -41,7 +44,8 @@ OURS: dict[str, int | str] = {
     "--hostlist": "+", "--ssh-user": 1, "--segment-length": 1, "--file": 1, "-o": 1, "--output": 1,
     "-y": 0, "--overwrite": 0, "--local-workers": 1, "--prefetch": 1, "--slots": 1, "--retries": 1,
     "--stale-timeout": 1, "--workdir": 1, "--keep-workdir": 0, "--debug": 0, "--version": 0,
-    "-h": 0, "--help": 0, "--quiet": 0, "--ssh-config": 1, "--known-hosts": 1,
+    "-h": 0, "--help": 0, "--quiet": 0, "-v": 0, "--verbose": 0, "--log-file": 1, "--events": 1,
+    "--report": 1, "--ssh-config": 1, "--known-hosts": 1,
     "--accept-new-hostkeys": 0, "--identity": 1, "--remote-workdir": 1, "--remote-ffmpeg": 1,
 }
 
@@ -127,6 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remote-workdir", metavar="DIR", help="parent of the private work dir on hosts (default: /tmp)")
     p.add_argument("--remote-ffmpeg", default="ffmpeg", metavar="PATH", help="ffmpeg on the hosts (default: ffmpeg)")
     p.add_argument("--quiet", action="store_true", help="print only warnings and errors")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="more detail: ffmpeg's last stderr lines for failed attempts, host events "
+                        "(note: ffmpeg's own -v is set by yaffmpegp)")
+    p.add_argument("--log-file", type=Path, metavar="FILE", help="append every message, timestamped, to FILE")
+    p.add_argument("--events", type=Path, metavar="FILE",
+                   help="write every event as a JSON line to FILE (for scripts and dashboards)")
+    p.add_argument("--report", type=Path, metavar="FILE", help="write the final summary as JSON to FILE")
     p.add_argument("--debug", action="store_true", help="show tracebacks and full ffmpeg errors")
     p.add_argument("--version", action="version", version=f"yaffmpegp {__version__}")
     return p
@@ -167,7 +178,8 @@ def settings_from(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    from .job import run  # after parsing would be nicer, but the import is cheap
+    from .job import run
+    from .report import EventLog, RunStats
     from .ui import Status
 
     # asyncio and asyncssh log connection trouble by themselves (a lost host can print a
@@ -176,35 +188,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in ("asyncio", "asyncssh"):
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.CRITICAL)
     status: Status | None = None
-    try:
-        settings, ns = settings_from(argv)
-        status = Status(quiet=ns.quiet)
-        result = asyncio.run(run(settings, Events(status)))
-    except YaffError as exc:
-        if status:
-            status.close()
-        print(f"yaffmpegp: error: {exc}", file=sys.stderr)
-        if debug:
-            print(exc.details(), file=sys.stderr)
-            traceback.print_exc()
-        return int(exc.exit_code)
-    except KeyboardInterrupt:
-        if status:
-            status.close()
-        print("yaffmpegp: interrupted; work files removed", file=sys.stderr)
-        return int(ExitCode.INTERRUPTED)
-    except SystemExit:
-        raise
-    except Exception as exc:  # a bug: say so in one line, the traceback with --debug
-        if status:
-            status.close()
-        print(f"yaffmpegp: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
-              file=sys.stderr)
-        if debug:
-            traceback.print_exc()
-        return int(ExitCode.FAILED)
-    if status:
+    with contextlib.ExitStack() as files:
+        try:
+            settings, ns = settings_from(argv)
+            log = files.enter_context(_open_for_append(ns.log_file)) if ns.log_file else None
+            status = Status(quiet=ns.quiet, verbose=ns.verbose or debug, log=log)
+            stats = RunStats()
+            events = Events(status, stats)
+            if ns.events:
+                events.listen(EventLog(files.enter_context(_open_for_write(ns.events))))
+            result = asyncio.run(run(settings, events))
+        except YaffError as exc:
+            return _fail(status, f"yaffmpegp: error: {exc}", exc.details() if debug else None, int(exc.exit_code))
+        except KeyboardInterrupt:
+            return _fail(status, "yaffmpegp: interrupted; work files removed", None, int(ExitCode.INTERRUPTED))
+        except SystemExit:
+            raise
+        except Exception as exc:  # a bug: say so in one line, the traceback with --debug
+            return _fail(status, f"yaffmpegp: internal error: {type(exc).__name__}: {exc} "
+                         "(run with --debug for details)", traceback.format_exc() if debug else None,
+                         int(ExitCode.FAILED))
         status.close()
-    if not ns.quiet:
-        print(f"yaffmpegp: wrote {result.output}", file=sys.stderr)
-    return int(ExitCode.OK)
+        if result.segments:
+            for line in stats.summary_lines():
+                status.say(line)
+        if ns.report:
+            ns.report.write_text(json.dumps({"output": str(result.output), **stats.summary()}, indent=2) + "\n")
+        if not ns.quiet:
+            status.say(f"yaffmpegp: wrote {result.output}")
+        return int(ExitCode.OK)
+
+
+def _fail(status: object, line: str, details: str | None, code: int) -> int:
+    from .ui import Status
+
+    if isinstance(status, Status):
+        status.close()
+        status.to_log(line)
+    print(line, file=sys.stderr)
+    if details:
+        print(details, file=sys.stderr)
+    return code
+
+
+def _open_for_append(path: Path) -> IO[str]:
+    try:
+        return path.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _open_for_write(path: Path) -> IO[str]:
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc

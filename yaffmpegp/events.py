@@ -32,10 +32,13 @@ class Stage(Event):
 
 @dataclass(frozen=True)
 class Transferred(Event):
+    """`nbytes` more bytes of a segment moved; `total` is the file's size when known."""
+
     host: str
     segment: int
     direction: str  # "up" or "down"
     nbytes: int
+    total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,21 @@ class AttemptFailed(Event):
     attempt: int
     error: str
     retry: bool
+    detail: str = ""  # the command and ffmpeg's last stderr lines (shown with --verbose)
 
 
 @dataclass(frozen=True)
 class HostDown(Event):
     host: str
     reason: str
+
+
+@dataclass(frozen=True)
+class HostUp(Event):
+    """A host passed its checks and takes work."""
+
+    host: str
+    slots: int = 1
 
 
 @dataclass(frozen=True)
@@ -79,12 +91,18 @@ class Message(Event):
 
 @dataclass(frozen=True)
 class Joined(Event):
-    frames: int
+    segments: int
 
 
 @dataclass(frozen=True)
 class Checked(Event):
     checks: tuple[str, ...]
+
+
+def event_name(event: Event) -> str:
+    """snake_case name of an event's type: SegmentDone -> segment_done."""
+    name = type(event).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
 
 Listener = Callable[[Event], None]

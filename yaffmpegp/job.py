@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import (HostError, InputError, NoHostsError, OutputError, ToolError, YaffError,
                      first_error)
-from .events import Checked, Events, HostDown, Message, Planned
+from .events import Checked, Events, HostDown, HostUp, Message, Planned
 from .ffcmd import segment_args
 from .ffopts import RoutedOptions, option_table, split_options
 from .join import FinalMux, check, join
@@ -230,6 +230,7 @@ async def _open_hosts(transports: list[Transport], req: HostRequirements, events
             raise r
         else:
             usable.append(t)
+            events.emit(HostUp(t.label, t.slots))
     if not usable:
         if len(errors) == 1:
             raise errors[0]

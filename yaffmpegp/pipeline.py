@@ -61,7 +61,7 @@ class HostPipeline:
     async def _attempt_failed(self, seg: Segment, error: YaffError) -> None:
         retry = await self.work.failed(seg, error)
         self.events.emit(AttemptFailed(self.t.label, seg.index, self.work.attempts[seg.index],
-                                       str(error), retry))
+                                       str(error), retry, error.details()))
         if not retry:
             raise error
 
@@ -76,20 +76,21 @@ class HostPipeline:
                     break
                 self._stage("send", "sending", seg)
                 try:
-                    await self.t.put(seg.unit, seg.input_name, self._bytes(seg, "up"))
+                    await self.t.put(seg.unit, seg.input_name, self._bytes(seg, "up", seg.size))
                 except YaffError as exc:
                     self._ahead.release()
                     await self._attempt_failed(seg, exc)
                     continue
                 await self._to_encode.put(seg)
+                self._stage("send", "idle")  # uploaded; waits for the encoder to take it
         finally:
             self._stage("send", "idle")
         for _ in range(self.t.slots):
             await self._to_encode.put(_END)
 
-    def _bytes(self, seg: Segment, direction: str) -> Callable[[int], None]:
+    def _bytes(self, seg: Segment, direction: str, total: int | None = None) -> Callable[[int], None]:
         def sink(n: int) -> None:
-            self.events.emit(Transferred(self.t.label, seg.index, direction, n))
+            self.events.emit(Transferred(self.t.label, seg.index, direction, n, total))
         return sink
 
     async def _encoder(self, slot: int) -> None:
@@ -111,10 +112,12 @@ class HostPipeline:
         """Encode one segment; its encode time, or None when the attempt failed (and was
         queued again)."""
         self._stage(stage, "encoding", seg)
-        dog = Watchdog(self.s.stale_timeout, host=self.t.label, segment=seg.index)
+        dog = Watchdog(self.s.stale_timeout, host=self.t.label, segment=seg.index,
+                       on_stall=lambda: self._stage(stage, "stale", seg))
 
         def on_progress(p: Progress) -> None:
-            dog.touch((p.frame, p.out_time_us))
+            if dog.touch((p.frame, p.out_time_us)):
+                self._stage(stage, "encoding", seg)  # it moves again
             self.events.emit(EncodeProgress(self.t.label, seg.index, p.frame, p.fps))
 
         parser = ProgressParser(on_progress)

@@ -1,96 +1,255 @@
-"""What the user sees while a run goes on. It only listens to events; only it imports tqdm."""
+"""What the user sees while a run goes on. It only listens to events; only it imports tqdm.
+
+On a terminal: one overall bar (frames of the total, fps, ETA, segments, queue) and one
+line per host with each stage's state, redrawn in place; log lines are written above them,
+never through them. Not a terminal (CI, nohup, a pipe): no control codes, one plain
+progress line every few seconds.
+"""
 from __future__ import annotations
 
+import os
 import sys
 import time
-from typing import TextIO
+from dataclasses import dataclass, field
+from typing import IO, TextIO
 
 from tqdm import tqdm
 
-from .events import (AttemptFailed, Checked, EncodeProgress, Event, HostDown, Message, Planned,
-                     SegmentDone)
+from .events import (AttemptFailed, Checked, EncodeProgress, Event, HostDown, HostUp, Joined,
+                     Message, Planned, SegmentDone, Stage, Transferred)
+
+REDRAW = 0.25  # seconds between redraws at most
+FALLBACK_COLUMNS = 120
+
+
+def _columns(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+@dataclass
+class _Work:
+    state: str = "idle"
+    segment: int | None = None
+    since: float = 0.0
+    frame: int = 0
+    fps: float = 0.0
+    moved: int = 0
+    total: int | None = None
+
+
+@dataclass
+class _Host:
+    stages: dict[str, _Work] = field(default_factory=dict)
+    done: int = 0
+    down: str | None = None
+    retrying: bool = False
+
+    def stage(self, name: str) -> _Work:
+        return self.stages.setdefault(name, _Work())
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def host_line(name: str, h: _Host, now: float, width: int = 12) -> str:
+    """`h1  SEND seg 12 41% → ENC seg 11 212 fps 00:00:31 → GET idle | stale: no | done 4`"""
+    if h.down:
+        return f"{name:<{width}} down: {h.down}"
+    parts = []
+    send = h.stages.get("send", _Work())
+    if send.state == "sending" and send.segment is not None:
+        pct = f" {100 * send.moved // send.total}%" if send.total else ""
+        parts.append(f"SEND seg {send.segment}{pct}")
+    else:
+        parts.append("SEND idle")
+    encodes = [w for k, w in sorted(h.stages.items()) if k.startswith("encode")] or [_Work()]
+    enc = []
+    for w in encodes:
+        if w.state in ("encoding", "stale") and w.segment is not None:
+            enc.append(f"seg {w.segment} {w.fps:.0f} fps {_clock(now - w.since)}")
+        else:
+            enc.append("idle")
+    parts.append("ENC " + ", ".join(enc))
+    get = h.stages.get("get", _Work())
+    if get.state == "downloading" and get.segment is not None:
+        parts.append(f"GET seg {get.segment} {get.moved / 1e6:.1f} MB")
+    else:
+        parts.append("GET idle")
+    stale = "yes" if any(w.state == "stale" for w in encodes) else "no"
+    extra = " | retrying" if h.retrying else ""
+    return f"{name:<{width}} " + " → ".join(parts) + f" | stale: {stale}{extra} | done {h.done}"
 
 
 class Status:
-    """An overall bar of frames encoded on a terminal; plain lines every few seconds when
-    the output is not a terminal (no control codes in logs)."""
-
-    def __init__(self, stream: TextIO = sys.stderr, *, quiet: bool = False, interval: float = 5.0) -> None:
+    def __init__(self, stream: TextIO = sys.stderr, *, quiet: bool = False, verbose: bool = False,
+                 log: IO[str] | None = None, interval: float = 5.0, tty: bool | None = None) -> None:
         self.stream = stream
         self.quiet = quiet
-        self.tty = stream.isatty()
+        self.verbose = verbose
+        self.log = log
+        self.tty = stream.isatty() if tty is None else tty
         self.interval = interval
         self._bar: tqdm | None = None
+        self._lines: dict[str, tqdm] = {}
+        self._hosts: dict[str, _Host] = {}
         self._seg_frames: dict[int, int] = {}
         self._done_frames = 0
         self._total = 0
         self._segments = 0
         self._done = 0
-        self._last_line = 0.0
+        self._started_segments: set[int] = set()
+        self._first_encode: float | None = None
+        self._last_draw = 0.0
+        self._last_line = 0.0  # the first plain progress line comes at once
         self._started = time.monotonic()
-        self._per_host: dict[str, int] = {}
 
+    # ----- events -------------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
+        now = time.monotonic()
         if isinstance(event, Planned):
             self._total, self._segments = event.frames, event.segments
             self._note(f"{event.segments} segments, {event.frames} frames, on {len(event.hosts)} "
                        f"host(s): {', '.join(event.hosts)}")
             if self.tty and not self.quiet:
-                self._bar = tqdm(total=event.frames, unit="frame", file=self.stream, dynamic_ncols=True,
-                                 desc="encode", mininterval=0.5)
+                # a terminal that reports no width (a fresh pty, some consoles) would get
+                # empty lines from tqdm's dynamic width: use a fixed one there
+                width = dict(dynamic_ncols=True) if _columns(self.stream) else dict(ncols=FALLBACK_COLUMNS)
+                self._bar = tqdm(total=event.frames, unit="frame", file=self.stream, desc="encode", position=0,
+                                 mininterval=REDRAW, leave=True, **width)
+                self._width = max([len(h) for h in event.hosts] + [4])
+                for i, name in enumerate(event.hosts):
+                    self._lines[name] = tqdm(total=0, file=self.stream, position=i + 1, bar_format="{desc}",
+                                             leave=False, **width)
+        elif isinstance(event, HostUp):
+            self._hosts.setdefault(event.host, _Host())
+            self._debug(f"{event.host}: ready, {event.slots} encode slot(s)")
+        elif isinstance(event, Stage):
+            h = self._hosts.setdefault(event.host, _Host())
+            w = h.stage(event.stage)
+            if event.segment != w.segment or event.state != w.state:
+                if event.state != "stale":
+                    w.since, w.frame, w.fps, w.moved, w.total = now, 0, 0.0, 0, None
+                w.state, w.segment = event.state, event.segment
+            if event.state == "sending" and event.segment is not None:
+                self._started_segments.add(event.segment)
+            if event.state == "encoding":
+                h.retrying = False
+                self._first_encode = self._first_encode or now
+        elif isinstance(event, Transferred):
+            w = self._hosts.setdefault(event.host, _Host()).stage("send" if event.direction == "up" else "get")
+            w.moved += event.nbytes
+            w.total = event.total
         elif isinstance(event, EncodeProgress):
             self._seg_frames[event.segment] = event.frame
-            self._refresh()
+            for w in self._hosts.setdefault(event.host, _Host()).stages.values():
+                if w.segment == event.segment and w.state in ("encoding", "stale"):
+                    w.frame, w.fps = event.frame, event.fps
         elif isinstance(event, SegmentDone):
             self._seg_frames.pop(event.segment, None)
             self._done_frames += event.frames
             self._done += 1
-            self._per_host[event.host] = self._per_host.get(event.host, 0) + 1
-            self._refresh()
+            self._hosts.setdefault(event.host, _Host()).done += 1
         elif isinstance(event, AttemptFailed):
             self._seg_frames.pop(event.segment, None)
+            self._started_segments.discard(event.segment)
+            self._hosts.setdefault(event.host, _Host()).retrying = event.retry
             again = "retrying" if event.retry else "giving up"
             self._note(f"warning: {event.host}: segment {event.segment} attempt {event.attempt} "
                        f"failed ({event.error}); {again}")
+            if self.verbose and event.detail:
+                self._note(event.detail)
         elif isinstance(event, HostDown):
+            self._hosts.setdefault(event.host, _Host()).down = event.reason
             self._note(f"warning: {event.host} left out: {event.reason}")
         elif isinstance(event, Message):
-            self._note(event.text)
+            if event.level == "debug":
+                self._debug(event.text)
+            else:
+                self._note(event.text)
+        elif isinstance(event, Joined):
+            self._debug(f"joined {event.segments} segments")
         elif isinstance(event, Checked):
             self.close()
+            self._total = 0  # the run is over: no more progress lines
             for line in event.checks:
                 self._note(f"checked: {line}")
-            self._note("segments per host: " + ", ".join(f"{h} {n}" for h, n in sorted(self._per_host.items())))
+        self._refresh(now)
 
+    # ----- drawing ------------------------------------------------------------------------
     def _frames(self) -> int:
-        return self._done_frames + sum(self._seg_frames.values())
+        return min(self._done_frames + sum(self._seg_frames.values()), self._total)
 
-    def _refresh(self) -> None:
-        if self.quiet:
+    def _fps(self, now: float) -> tuple[float, float]:
+        avg = self._frames() / (now - self._first_encode) if self._first_encode and now > self._first_encode else 0.0
+        current = sum(w.fps for h in self._hosts.values() for k, w in h.stages.items()
+                      if k.startswith("encode") and w.state == "encoding")
+        return avg, current
+
+    def _refresh(self, now: float) -> None:
+        if self.quiet or not self._total:
             return
-        frames = min(self._frames(), self._total)
         if self._bar is not None:
-            self._bar.n = frames
-            self._bar.set_postfix_str(f"segments {self._done}/{self._segments}", refresh=False)
-            self._bar.refresh() if time.monotonic() - self._last_line > 0.5 else None
-            self._last_line = time.monotonic()
-        elif time.monotonic() - self._last_line >= self.interval:
-            self._last_line = time.monotonic()
-            pct = 100 * frames / self._total if self._total else 0
-            print(f"progress: {frames}/{self._total} frames ({pct:.0f}%), "
-                  f"segments {self._done}/{self._segments}, "
-                  f"{time.monotonic() - self._started:.0f} s", file=self.stream, flush=True)
+            if now - self._last_draw < REDRAW:
+                return
+            self._last_draw = now
+            avg, current = self._fps(now)
+            queue = max(0, self._segments - len(self._started_segments) - 0)
+            self._bar.n = self._frames()
+            self._bar.set_postfix_str(f"segments {self._done}/{self._segments} queue {queue} "
+                                      f"avg {avg:.0f} fps now {current:.0f} fps", refresh=False)
+            self._bar.refresh()
+            for name, line in self._lines.items():
+                line.set_description_str(host_line(name, self._hosts.get(name, _Host()), now, self._width),
+                                         refresh=True)
+        elif now - self._last_line >= self.interval:
+            self._last_line = now
+            self._plain(self.progress_line(now))
+
+    def progress_line(self, now: float) -> str:
+        frames = self._frames()
+        pct = 100 * frames / self._total if self._total else 0
+        avg, current = self._fps(now)
+        eta = f", ETA {_clock((self._total - frames) / avg)}" if avg > 0 else ""
+        return (f"progress: {frames}/{self._total} frames ({pct:.0f}%), segments {self._done}/{self._segments}, "
+                f"{avg:.0f} fps avg, {current:.0f} fps now, {_clock(now - self._started)} elapsed{eta}")
 
     def _note(self, text: str) -> None:
+        self.to_log(text)
         if self.quiet and not text.startswith("warning"):
             return
         if self._bar is not None:
-            self._bar.write(text, file=self.stream)
+            tqdm.write(text, file=self.stream)
         else:
-            print(text, file=self.stream, flush=True)
+            self._plain(text)
+
+    def _debug(self, text: str) -> None:
+        self.to_log(text)
+        if self.verbose:
+            self._note(text)
+
+    def _plain(self, text: str) -> None:
+        self.to_log(text) if text.startswith("progress:") else None
+        print(text, file=self.stream, flush=True)
+
+    def to_log(self, text: str) -> None:
+        if self.log is not None:
+            self.log.write(time.strftime("%Y-%m-%d %H:%M:%S ") + text + "\n")
+            self.log.flush()
+
+    def say(self, text: str) -> None:
+        """A line for the user from outside the event stream (the final summary)."""
+        self._note(text)
 
     def close(self) -> None:
+        for line in self._lines.values():
+            line.close()
+        self._lines.clear()
         if self._bar is not None:
-            self._bar.n = min(self._frames(), self._total)
+            self._bar.n = self._frames()
             self._bar.close()
             self._bar = None

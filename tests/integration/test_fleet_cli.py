@@ -3,6 +3,7 @@ coordinator's files, so a local path leaking into a remote command fails here as
 across machines."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -17,10 +18,10 @@ LOSSLESS = ["-c:v", "ffv1", "-c:a", "copy"]
 FAST = ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "copy"]
 
 
-def _per_host(stderr: str) -> dict[str, int]:
-    m = re.search(r"segments per host: (.*)", stderr)
-    assert m, stderr
-    return {h: int(n) for h, n in (part.rsplit(" ", 1) for part in m.group(1).split(", "))}
+def _per_host(report: Path) -> dict[str, int]:
+    """Segments each host encoded, from the --report file (hosts left out are not listed)."""
+    hosts = json.loads(report.read_text())["hosts"]
+    return {h: v["segments"] for h, v in hosts.items() if not v["left_out"]}
 
 
 def _nothing_left(fleet) -> None:  # noqa: F811
@@ -33,13 +34,25 @@ def test_three_hosts_exact_output(fleet, sources, yaff, tmp_path: Path) -> None:
     src = sources["h264"]
     ours = tmp_path / "ours.mkv"
     single = media.single_pass(src, tmp_path / "single.mkv", LOSSLESS)
+    report, events = tmp_path / "report.json", tmp_path / "events.jsonl"
     r = yaff("--hostlist", *fleet.names, "--ssh-config", fleet.ssh_config, "--file", src, "-o", ours,
-             "--segment-length", "1", *LOSSLESS)
+             "--segment-length", "1", "--report", report, "--events", events, *LOSSLESS)
     assert r.returncode == 0, r.stderr
     assert media.frame_hashes(ours) == media.frame_hashes(single)
     assert media.decoded_md5(ours, "a:0") == media.decoded_md5(single, "a:0")
-    done = _per_host(r.stderr)
+    done = _per_host(report)
     assert set(done) == set(fleet.names) and all(n >= 1 for n in done.values()), done
+    # the events list every segment exactly once as done; the report adds up to the plan
+    lines = [json.loads(x) for x in events.read_text().splitlines()]
+    planned = [e for e in lines if e["event"] == "planned"]
+    assert len(planned) == 1
+    finished = sorted(e["segment"] for e in lines if e["event"] == "segment_done")
+    assert finished == list(range(planned[0]["segments"]))
+    summary = json.loads(report.read_text())
+    assert sum(h["segments"] for h in summary["hosts"].values()) == planned[0]["segments"] == summary["segments"]
+    assert sum(h["frames"] for h in summary["hosts"].values()) == planned[0]["frames"] == media.count_frames(ours)
+    assert all(h["bytes_up"] > 0 and h["bytes_down"] > 0 for h in summary["hosts"].values())
+    assert summary["checks"] and summary["speedup_over_best_host"] > 0
     _nothing_left(fleet)
     assert list(yaff.work.iterdir()) == []
 
@@ -63,12 +76,13 @@ def test_bad_hosts_are_left_out_and_the_run_finishes(fleet, sources, yaff, tmp_p
     finishes on the rest."""
     out = tmp_path / "out.mp4"
     bare = fleet.bare_names[0]
+    report = tmp_path / "report.json"
     r = yaff("--hostlist", fleet.names[0], bare, "127.0.0.1:1", "--ssh-config", fleet.ssh_config,
-             "--file", sources["h264"], "-o", out, "--segment-length", "2", *FAST)
+             "--file", sources["h264"], "-o", out, "--segment-length", "2", "--report", report, *FAST)
     assert r.returncode == 0, r.stderr
     assert re.search(rf"warning: {bare} left out: .*ffmpeg not found", r.stderr), r.stderr
     assert re.search(r"warning: 127\.0\.0\.1:1 left out: .*(refused|unreachable|connect)", r.stderr, re.I), r.stderr
-    assert _per_host(r.stderr) == {fleet.names[0]: _per_host(r.stderr)[fleet.names[0]]}
+    assert list(_per_host(report)) == [fleet.names[0]]
     assert media.count_frames(out) == media.count_frames(sources["h264"])
     _nothing_left(fleet)
 
