@@ -2,8 +2,10 @@
 nothing is left next to the input or in the work dir."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,6 +48,24 @@ def test_missing_file(yaff, tmp_path: Path) -> None:
     r = yaff("--file", tmp_path / "nope.mp4", *X264)
     _one_error_line(r, "nope.mp4", "no such file")
     assert r.returncode == 2
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    """A file the user may not read. Root reads everything, so as root the CLI runs without
+    the capabilities that override file permissions, on a file of another user (mode 600)."""
+    src = tmp_path / "private.mp4"
+    media.h264_open_gop(src, seconds=1)
+    src.chmod(0o600)
+    argv = [sys.executable, "-m", "yaffmpegp", "--file", str(src), "-o", str(tmp_path / "o.mp4"), *X264]
+    if os.geteuid() == 0:
+        os.chown(src, 65534, 65534)  # nobody's
+        argv = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--", *argv]
+    else:
+        src.chmod(0)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    _one_error_line(r, str(src), "permission denied")
+    assert r.returncode == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["private.mp4"]
 
 
 def test_directory_instead_of_file(yaff, tmp_path: Path) -> None:
