@@ -42,6 +42,21 @@ class Transferred(Event):
 
 
 @dataclass(frozen=True)
+class Uploaded(Event):
+    """A segment arrived whole (verified) on a host."""
+
+    host: str
+    segment: int
+    nbytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Tick(Event):
+    """Twice a second while the run goes on, so a display can redraw clocks."""
+
+
+@dataclass(frozen=True)
 class EncodeProgress(Event):
     host: str
     segment: int

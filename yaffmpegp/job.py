@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .errors import (HostError, InputError, NoHostsError, OutputError, ToolError, YaffError,
                      first_error)
-from .events import Checked, Events, HostDown, HostUp, Message, Planned
+from .events import Checked, Events, HostDown, HostUp, Message, Planned, Tick
 from .ffcmd import segment_args
 from .ffopts import RoutedOptions, option_table, split_options
 from .join import FinalMux, check, join
@@ -119,6 +119,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
     work = WorkQueue((), s.retries, closed=False)
     segments: list[Segment] = []
     loop = asyncio.get_running_loop()
+    ticker = asyncio.create_task(_tick(events))  # stopped in `finally`, whatever happens
     try:
         try:
             async with asyncio.TaskGroup() as tg:
@@ -159,12 +160,19 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
         except BaseExceptionGroup as group:
             raise first_error(group) from None
     finally:
+        ticker.cancel()
         await asyncio.gather(*(t.close() for t in transports), return_exceptions=True)
     if pre.encoder is None:
         return await _single_pass(s, events, routed, partial)
     checks = await check(partial, segments, mux, s.ffprobe)
     events.emit(Checked(tuple(checks)))
     return JobResult(s.output, len(segments), sum(x.expected for x in segments), tuple(checks))
+
+
+async def _tick(events: Events) -> None:
+    while True:
+        await asyncio.sleep(0.5)
+        events.emit(Tick())
 
 
 async def _feed(s: Settings, media: MediaInfo, stream: int, workdir: Path, prefl: asyncio.Task[Preflight],

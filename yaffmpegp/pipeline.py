@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import EncodeError, VerifyError, YaffError, first_error
-from .events import AttemptFailed, EncodeProgress, Events, SegmentDone, Stage, Transferred
+from .events import AttemptFailed, EncodeProgress, Events, SegmentDone, Stage, Transferred, Uploaded
 from .probe import count_frames, first_error_line
 from .progress import Progress, ProgressParser
 from .scheduler import WorkQueue
@@ -75,12 +75,14 @@ class HostPipeline:
                     self._ahead.release()
                     break
                 self._stage("send", "sending", seg)
+                started = time.monotonic()
                 try:
                     await self.t.put(seg.unit, seg.input_name, self._bytes(seg, "up", seg.size))
                 except YaffError as exc:
                     self._ahead.release()
                     await self._attempt_failed(seg, exc)
                     continue
+                self.events.emit(Uploaded(self.t.label, seg.index, seg.size, time.monotonic() - started))
                 await self._to_encode.put(seg)
                 self._stage("send", "idle")  # uploaded; waits for the encoder to take it
         finally:

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .events import (AttemptFailed, Checked, Event, HostDown, HostUp, Planned, SegmentDone,
+from .events import (AttemptFailed, Checked, Event, HostDown, HostUp, Planned, SegmentDone, Tick,
                      Transferred, event_name)
 
 
@@ -110,12 +110,15 @@ def _jsonable(value: Any) -> Any:
 
 
 class EventLog:
-    """Writes every event as one JSON object per line: {"event": "segment_done", "at": ...}."""
+    """Writes every event as one JSON object per line: {"event": "segment_done", "at": ...}.
+    Ticks (display redraws) are left out."""
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, Tick):
+            return
         record = {"event": event_name(event)}
         record.update({f.name: _jsonable(getattr(event, f.name)) for f in dataclasses.fields(event)})
         self._stream.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -48,6 +48,8 @@ def test_three_hosts_exact_output(fleet, sources, yaff, tmp_path: Path) -> None:
     assert len(planned) == 1
     finished = sorted(e["segment"] for e in lines if e["event"] == "segment_done")
     assert finished == list(range(planned[0]["segments"]))
+    assert sorted({e["segment"] for e in lines if e["event"] == "uploaded"}) == finished
+    assert not [e for e in lines if e["event"] == "tick"]
     summary = json.loads(report.read_text())
     assert sum(h["segments"] for h in summary["hosts"].values()) == planned[0]["segments"] == summary["segments"]
     assert sum(h["frames"] for h in summary["hosts"].values()) == planned[0]["frames"] == media.count_frames(ours)
