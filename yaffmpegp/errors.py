@@ -40,8 +40,11 @@ class YaffError(Exception):
         argv: Sequence[str] | None = None,
         returncode: int | None = None,
         stderr: str = "",
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(message)
+        if retryable is not None:
+            self.retryable = retryable
         self.message = message
         self.host = host
         self.segment = segment

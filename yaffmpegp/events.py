@@ -84,8 +84,12 @@ class AttemptFailed(Event):
 
 @dataclass(frozen=True)
 class HostDown(Event):
+    """A host cannot be used: left out at the start, lost during the run (`retrying`: it is
+    tried again with backoff and rejoins if it comes back), or taken out."""
+
     host: str
     reason: str
+    retrying: bool = False
 
 
 @dataclass(frozen=True)

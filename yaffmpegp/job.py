@@ -135,7 +135,8 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         planned = loop.create_future()
                         feeder = tg.create_task(_feed(s, media, pre.video_in, workdir / "split-again", prefl,
                                                       planned, work, segments))
-                    usable = await _open_hosts(transports, HostRequirements((pre.encoder,)), events)
+                    requirements = HostRequirements((pre.encoder,))
+                    usable = await _open_hosts(transports, requirements, events)
                     plan = await planned
                     events.emit(Planned(plan.segments, round(plan.total_frames * pre.rate),
                                         tuple(t.label for t in usable)))
@@ -147,7 +148,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
 
                     ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe)
                     for t in usable:
-                        tg.create_task(HostPipeline(t, work, build, ps, events).run())
+                        tg.create_task(HostPipeline(t, work, build, ps, events, requirements).run())
 
                     async def ready(k: int) -> Path:
                         await work.wait_done(k)

@@ -8,23 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import time
+
+import tenacity
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import EncodeError, VerifyError, YaffError, first_error
-from .events import AttemptFailed, EncodeProgress, Events, SegmentDone, Stage, Transferred, Uploaded
+from .errors import EncodeError, HostError, VerifyError, YaffError, first_error
+from .events import (AttemptFailed, EncodeProgress, Events, HostDown, HostUp, SegmentDone, Stage, Transferred,
+                     Uploaded)
 from .probe import count_frames, first_error_line
 from .progress import Progress, ProgressParser
 from .scheduler import WorkQueue
 from .segment import Segment
-from .transport import Transport
+from .transport import HostRequirements, Transport
 from .watchdog import Watchdog
 
 #: builds the encode arguments for a segment: (segment, input path on host, output path on host)
 ArgsBuilder = Callable[[Segment, str, str], list[str]]
 
 _END = None  # queue sentinel
+MAX_IN_A_ROW = 3  # failed attempts in a row that take a host out of the run
+HOST_RETRY_WINDOW = 300.0  # seconds a lost host is retried while no other host works
 
 
 @dataclass(frozen=True)
@@ -35,45 +40,116 @@ class PipelineSettings:
     ffprobe: str = "ffprobe"
 
 
+class _StopWhen(tenacity.stop.stop_base):
+    """tenacity stop condition from a predicate."""
+
+    def __init__(self, predicate: Callable[[], bool]) -> None:
+        self.predicate = predicate
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.predicate()
+
+
 class HostPipeline:
+    """One host's stages. A lost connection (HostError) ends the stages, gives back every
+    segment the host held, and reconnects with backoff: the host rejoins if it comes back.
+    A host that fails `MAX_IN_A_ROW` attempts in a row is taken out of the run."""
+
     def __init__(self, transport: Transport, work: WorkQueue, build: ArgsBuilder,
-                 settings: PipelineSettings, events: Events) -> None:
+                 settings: PipelineSettings, events: Events, requirements: HostRequirements) -> None:
         self.t = transport
         self.work = work
         self.build = build
         self.s = settings
         self.events = events
-        self._ahead = asyncio.Semaphore(settings.prefetch + transport.slots)
-        self._to_encode: asyncio.Queue[Segment | None] = asyncio.Queue(maxsize=settings.prefetch + transport.slots)
-        self._to_get: asyncio.Queue[tuple[Segment, float] | None] = asyncio.Queue(maxsize=transport.slots + 1)
-        self._encoders_left = transport.slots
+        self.requirements = requirements
+        self._held: dict[int, Segment] = {}  # taken from the queue, not yet done or given back
+        self._in_a_row = 0  # failed attempts since the last success
 
     def _stage(self, stage: str, state: str, seg: Segment | None = None) -> None:
         self.events.emit(Stage(self.t.label, stage, state, None if seg is None else seg.index))
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._sender())
-            for slot in range(self.t.slots):
-                tg.create_task(self._encoder(slot))
-            tg.create_task(self._downloader())
+        await self.work.host_up(self.t.label)
+        while True:
+            try:
+                await self._stages()
+                return
+            except HostError as exc:
+                lost = exc
+            for seg in self._held.values():
+                await self.work.give_back(seg)
+            self._held.clear()
+            await self.work.host_down(self.t.label, leaving=False)
+            self.events.emit(HostDown(self.t.label, str(lost.message), retrying=lost.retryable))
+            if not lost.retryable or not await self._reconnect():
+                await self.work.host_down(self.t.label, leaving=True)
+                return
+            self._in_a_row = 0
+            await self.work.host_up(self.t.label)
+            self.events.emit(HostUp(self.t.label, self.t.slots))
+
+    async def _stages(self) -> None:
+        self._ahead = asyncio.Semaphore(self.s.prefetch + self.t.slots)
+        self._to_encode: asyncio.Queue[Segment | None] = asyncio.Queue()
+        self._to_get: asyncio.Queue[tuple[Segment, float] | None] = asyncio.Queue()
+        self._encoders_left = self.t.slots
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._sender())
+                for slot in range(self.t.slots):
+                    tg.create_task(self._encoder(slot))
+                tg.create_task(self._downloader())
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
+
+    async def _reconnect(self) -> bool:
+        """Try the host again with backoff until it answers or the run no longer needs it."""
+        await self.t.close()
+        since = time.monotonic()
+
+        def give_up() -> bool:  # no other host works, and this one has not come back for long
+            return not self.work.hosts_up and time.monotonic() - since > HOST_RETRY_WINDOW
+
+        try:
+            async for attempt in tenacity.AsyncRetrying(
+                    wait=tenacity.wait_exponential(multiplier=1, min=1, max=30),
+                    stop=_StopWhen(lambda: self.work.finished) | _StopWhen(give_up),
+                    retry=tenacity.retry_if_exception_type(HostError), sleep=self.work.sleep, reraise=True):
+                with attempt:
+                    if self.work.finished:
+                        return False
+                    await self.t.open(self.requirements)
+        except HostError:
+            return False
+        return not self.work.finished
 
     async def _attempt_failed(self, seg: Segment, error: YaffError) -> None:
-        retry = await self.work.failed(seg, error)
+        """A failed attempt: a lost host ends this host's stages (its segments are given
+        back); anything else is retried elsewhere, or ends the run when it cannot be."""
+        if isinstance(error, HostError):
+            raise error
+        self._held.pop(seg.index, None)
+        retry = await self.work.failed(seg, error, self.t.label)
         self.events.emit(AttemptFailed(self.t.label, seg.index, self.work.attempts[seg.index],
                                        str(error), retry, error.details()))
         if not retry:
             raise error
+        self._in_a_row += 1
+        if self._in_a_row >= MAX_IN_A_ROW:
+            raise HostError(f"{self._in_a_row} attempts failed in a row: taken out of the run",
+                            host=self.t.label, retryable=False)
 
     async def _sender(self) -> None:
         try:
             while True:
                 await self._ahead.acquire()
                 self._stage("send", "idle")
-                seg = await self.work.get()
+                seg = await self.work.get(self.t.label)
                 if seg is None:
                     self._ahead.release()
                     break
+                self._held[seg.index] = seg
                 self._stage("send", "sending", seg)
                 started = time.monotonic()
                 try:
@@ -170,4 +246,6 @@ class HostPipeline:
             await self.t.remove(seg.output_name)
             self._stage("get", "idle")
         await self.work.done(seg, self.t.label)
+        self._held.pop(seg.index, None)
+        self._in_a_row = 0
         self.events.emit(SegmentDone(self.t.label, seg.index, frames, seconds))

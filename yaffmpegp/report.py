@@ -46,7 +46,7 @@ class RunStats:
         if isinstance(event, Planned):
             self.segments, self.frames = event.segments, event.frames
         elif isinstance(event, HostUp):
-            self.host(event.host)
+            self.host(event.host).down = None
         elif isinstance(event, HostDown):
             self.host(event.host).down = event.reason
         elif isinstance(event, Transferred):

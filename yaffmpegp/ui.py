@@ -126,8 +126,12 @@ class Status:
                     self._lines[name] = tqdm(total=0, file=self.stream, position=i + 1, bar_format="{desc}",
                                              leave=False, **width)
         elif isinstance(event, HostUp):
-            self._hosts.setdefault(event.host, _Host())
-            self._debug(f"{event.host}: ready, {event.slots} encode slot(s)")
+            h = self._hosts.setdefault(event.host, _Host())
+            if h.down:
+                h.down = None
+                self._note(f"{event.host} is back and takes work again")
+            else:
+                self._debug(f"{event.host}: ready, {event.slots} encode slot(s)")
         elif isinstance(event, Stage):
             h = self._hosts.setdefault(event.host, _Host())
             w = h.stage(event.stage)
@@ -165,7 +169,11 @@ class Status:
                 self._note(event.detail)
         elif isinstance(event, HostDown):
             self._hosts.setdefault(event.host, _Host()).down = event.reason
-            self._note(f"warning: {event.host} left out: {event.reason}")
+            if event.retrying:
+                self._note(f"warning: {event.host} lost: {event.reason}; its segments go to the other "
+                           "hosts, and it is tried again in the background")
+            else:
+                self._note(f"warning: {event.host} left out: {event.reason}")
         elif isinstance(event, Message):
             if event.level == "debug":
                 self._debug(event.text)

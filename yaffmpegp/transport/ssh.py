@@ -93,6 +93,7 @@ class SSHTransport(Transport):
         self._dir: str | None = None
         self._pids: set[int] = set()  # remote ffmpeg processes still running for us
         self._closing = False
+        self._orphans = ""  # cleanup script for a lost connection, run on the next open()
         self._channels = asyncio.Semaphore(MAX_SESSIONS - 2)  # runs and short commands
         self._reserve = asyncio.Lock()  # the channel kept for kills: usable even when all are busy
         #: the cipher the connection negotiated (for diagnostics)
@@ -109,6 +110,9 @@ class SSHTransport(Transport):
         self._conn = await self._connect()
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
+                if self._orphans:  # left by a connection that was lost: the host is back
+                    await self._exec(self._orphans, reserved=True)
+                    self._orphans = ""
                 encoders, _ = await _both(self._check_ffmpeg(), self._check_tool(DIGEST_TOOL))
                 missing = sorted(set(requirements.encoders) - encoders)
                 if missing:
@@ -367,16 +371,20 @@ class SSHTransport(Transport):
         self._closing = True
         workdir, self._dir = self._dir, None
         pids, self._pids = sorted(self._pids), set()
+        script = [_kill_script(pids)] if pids else []
+        if workdir is not None:
+            script.append(f"rm -rf -- {shlex.quote(workdir)}")
+        cleaned = not script
         try:
-            script = [_kill_script(pids)] if pids else []
-            if workdir is not None:
-                script.append(f"rm -rf -- {shlex.quote(workdir)}")
             if script and not conn.is_closed():
                 async with asyncio.timeout(CLOSE_TIMEOUT):
                     await self._exec("; ".join(script), reserved=True)
+                    cleaned = True
         except Exception:  # noqa: BLE001 - close never raises; CancelledError still propagates
             pass
         finally:
+            if not cleaned:  # the connection is gone: clean up when (if) it is opened again
+                self._orphans = "; ".join(filter(None, [self._orphans, *script]))
             self._conn = None
             if self._sftp is not None:
                 self._sftp.exit()

@@ -1,0 +1,119 @@
+"""Real faults on the real sshd fleet: the run finishes with an exact output and leaves
+nothing behind. Lossless H.264 (-qp 0) makes "exact" checkable against the source itself."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests import media
+from tests.integration.conftest_fleet import fleet  # noqa: F401
+
+pytestmark = [pytest.mark.fleet, pytest.mark.slow]
+LOSSLESS_SLOW = ["-c:v", "libx264", "-preset", "medium", "-qp", "0", "-c:a", "copy"]
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return media.vhs_ffv1(tmp_path_factory.mktemp("faults") / "tape.mkv", seconds=16)
+
+
+def _start(fleet, src: Path, out: Path, *extra: str) -> subprocess.Popen[str]:  # noqa: F811
+    return subprocess.Popen([sys.executable, "-m", "yaffmpegp", "--hostlist", *fleet.names,
+                             "--ssh-config", str(fleet.ssh_config), "--file", str(src), "-o", str(out),
+                             "--workdir", str(out.parent), "--segment-length", "1", *extra, *LOSSLESS_SLOW],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _encoding(fleet, host: str) -> list[int]:  # noqa: F811
+    """Pids of segment encodes on a host (not the start-up checks): they report -progress."""
+    pids = []
+    for pid in fleet.host_processes(host, "ffmpeg"):
+        try:
+            if b"-progress" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                pids.append(pid)
+        except OSError:
+            pass
+    return pids
+
+
+def _wait_for_ffmpeg(fleet, host: str, proc: subprocess.Popen[str]) -> list[int]:  # noqa: F811
+    deadline = time.monotonic() + 60
+    while not (pids := _encoding(fleet, host)):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{host} never encoded"
+        time.sleep(0.1)
+    return pids
+
+
+def _exact_and_clean(fleet, src: Path, out: Path) -> None:  # noqa: F811
+    assert media.frame_hashes(out) == media.frame_hashes(src), "frames differ from the source"
+    assert media.decoded_md5(out, "a:0") == media.decoded_md5(src, "a:0")
+    for name in fleet.names:
+        assert fleet.host_processes(name, "ffmpeg") == [], f"ffmpeg left on {name}"
+        assert fleet.workdir_leftovers(name) == [], f"files left on {name}"
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted([out.name, "report.json"])
+
+
+def test_host_killed_mid_run_and_back(fleet, long_clip: Path, tmp_path: Path) -> None:  # noqa: F811
+    out = tmp_path / "out.mkv"
+    proc = _start(fleet, long_clip, out, "--report", str(tmp_path / "report.json"))
+    try:
+        _wait_for_ffmpeg(fleet, "h2", proc)
+        fleet.kill_host("h2")  # sshd, its sessions and the ffmpeg it ran: a crashed machine
+        time.sleep(2)
+        fleet.restart_host("h2")  # it comes back while the run goes on
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        fleet.restart_host("h2")
+    assert proc.returncode == 0, err
+    assert "warning: h2 lost:" in err and "h2 is back" in err
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert sum(h["segments"] for h in report["hosts"].values()) == report["segments"]
+    _exact_and_clean(fleet, long_clip, out)
+
+
+def test_frozen_encoder_is_killed_and_retried(fleet, long_clip: Path, tmp_path: Path) -> None:  # noqa: F811
+    out = tmp_path / "out.mkv"
+    proc = _start(fleet, long_clip, out, "--stale-timeout", "3", "--report", str(tmp_path / "report.json"))
+    try:
+        frozen = _wait_for_ffmpeg(fleet, "h1", proc)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "no progress for 3 s" in err and "retrying" in err
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["hosts"]["h1"]["failed_attempts"] >= 1
+    _exact_and_clean(fleet, long_clip, out)
+
+
+def test_host_with_a_full_disk(fleet, long_clip: Path, tmp_path: Path) -> None:  # noqa: F811
+    """h3's work dir sits on a 1 MB filesystem: its attempts fail (no space), go to the other
+    hosts, and after three in a row h3 is taken out; the run finishes exact and clean."""
+    h3 = fleet.host("h3")
+    uid = h3.uid
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size=1m,uid={uid},gid={uid},mode=0700", "tmpfs", h3.tmpdir],
+                   check=True)
+    try:
+        out = tmp_path / "out.mkv"
+        proc = _start(fleet, long_clip, out, "--report", str(tmp_path / "report.json"))
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert "warning: h3:" in err and "retrying" in err
+        report = json.loads((tmp_path / "report.json").read_text())
+        assert report["hosts"]["h3"]["segments"] == 0 and report["hosts"]["h3"]["failed_attempts"] >= 1
+        _exact_and_clean(fleet, long_clip, out)
+    finally:
+        subprocess.run(["umount", h3.tmpdir], check=False)
