@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import signal
 import sys
 import traceback
-from collections.abc import Sequence
-from typing import IO
+from collections.abc import Coroutine, Sequence
+from typing import IO, Any, TypeVar
 from pathlib import Path
 
 from . import __version__
@@ -38,6 +40,8 @@ Everything after the known options is given to ffmpeg as output options, in orde
 exactly as in `ffmpeg -i INPUT <options> OUTPUT`. Note: bwdif's default mode doubles
 the frame rate (one frame per field); use bwdif=mode=send_frame to keep it.
 """
+
+T = TypeVar("T")
 
 # our options and how many values each takes ("+": one or more)
 OURS: dict[str, int | str] = {
@@ -197,7 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             events = Events(status, stats)
             if ns.events:
                 events.listen(EventLog(files.enter_context(_open_for_write(ns.events))))
-            result = asyncio.run(run(settings, events))
+            # installed first, so asyncio.run leaves SIGINT to us (it would put Python's
+            # KeyboardInterrupt back on its way out, in the middle of a clean stop)
+            signal.signal(signal.SIGINT, _exit_now)
+            result = asyncio.run(_interruptible(run(settings, events)))
         except YaffError as exc:
             return _fail(status, f"yaffmpegp: error: {exc}", exc.details() if debug else None, int(exc.exit_code))
         except KeyboardInterrupt:
@@ -217,6 +224,59 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not ns.quiet:
             status.say(f"yaffmpegp: wrote {result.output}")
         return int(ExitCode.OK)
+
+
+async def _interruptible(job: Coroutine[Any, Any, T]) -> T:
+    """Ctrl-C in two steps: the first cancels the run, which kills the encodes and removes
+    the work files on every host on its way out; a second one exits at once."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    hits = 0
+
+    def on_sigint() -> None:
+        nonlocal hits
+        hits += 1
+        if hits == 1:
+            print("\nyaffmpegp: stopping: killing encodes, removing work files "
+                  "(Ctrl-C again to exit at once)", file=sys.stderr, flush=True)
+            task.cancel()
+        else:
+            _exit_now()
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        return await job
+    except asyncio.CancelledError:
+        if hits:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)  # (it puts Python's default back)
+        signal.signal(signal.SIGINT, _exit_now)
+
+
+def _exit_now(*_: object) -> None:
+    """Ctrl-C outside the run's own handling (before it starts, or once it is stopping)."""
+    _kill_children()
+    os._exit(int(ExitCode.INTERRUPTED))
+
+
+def _kill_children() -> None:
+    """SIGKILL the process groups of our child processes (local ffmpegs run in their own
+    sessions, so a signal to ours would miss them). Remote ones die with their channels'
+    hosts' cleanup only on a clean stop: that is what the first Ctrl-C is for."""
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            if int(fields[1]) == me:  # ppid
+                os.killpg(int(fields[2]), signal.SIGKILL)  # its process group
+        except (OSError, ValueError, IndexError):
+            continue
 
 
 def _fail(status: object, line: str, details: str | None, code: int) -> int:

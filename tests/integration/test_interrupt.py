@@ -56,3 +56,31 @@ def test_sigint_mid_run_cleans_up(tmp_path: Path) -> None:
     assert list(work.iterdir()) == []
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_second_sigint_exits_at_once(tmp_path: Path) -> None:
+    src = media.vhs_ffv1(tmp_path / "long.mkv", seconds=20)
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "yaffmpegp", "--file", str(src), "-o", str(tmp_path / "o.mp4"),
+                             "--workdir", str(work), "--segment-length", "2",
+                             "-c:v", "libx264", "-preset", "slow", "-c:a", "aac"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _our_ffmpegs(str(work) + "/"):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # 130 from us, or death by SIGINT when the second one lands while the interpreter is
+    # already exiting after a fast clean stop (a shell shows that as 130 too)
+    assert proc.returncode in (130, -signal.SIGINT), err
+    assert "Ctrl-C again to exit at once" in err
+    time.sleep(0.5)
+    assert _our_ffmpegs(str(work) + "/") == []  # no local encoder outlives us
