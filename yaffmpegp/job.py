@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,10 +15,11 @@ from pathlib import Path
 
 from .errors import (HostError, InputError, NoHostsError, OutputError, ToolError, YaffError,
                      first_error)
-from .events import Checked, Events, HostDown, HostUp, Message, Planned, Tick
+from .events import Checked, Events, HostDown, HostUp, Message, Planned, SegmentDone, Tick
 from .ffcmd import segment_args
 from .ffopts import RoutedOptions, option_table, split_options
 from .join import FinalMux, check, join
+from .journal import ENCODED, JOURNAL, RESUMED, Journal, JournalWriter, job_key
 from .pipeline import HostPipeline, PipelineSettings
 from .plan import Plan, plan_cuts
 from .preflight import Preflight, run_preflight
@@ -87,22 +89,57 @@ async def run(s: Settings, events: Events, make_transports: TransportFactory | N
     media = await probe_media(s.input, s.ffprobe)
     if not media.video_streams:
         raise InputError(f"{s.input}: no video stream")
-    base = s.workdir or Path(tempfile.gettempdir())
-    try:
-        workdir = Path(tempfile.mkdtemp(prefix="yaffmpegp-", dir=base))  # mode 700
-    except OSError as exc:
-        raise OutputError(f"cannot create a work dir in {base}: {exc.strerror or exc}") from exc
+    workdir = job_dir(s.workdir or Path(tempfile.gettempdir()), job_key(s))
     partial = partial_path(s.output)
+    finished = False
     try:
         result = await _run_in(s, events, media, routed, workdir, partial, make_transports)
         os.replace(partial, s.output)
+        finished = True
         return result
     finally:
         partial.unlink(missing_ok=True)
+        done = len(Journal.load(workdir).done)
         if s.keep_workdir:
             events.emit(Message(f"work files kept in {workdir}"))
+        elif not finished and done:
+            keep_resume_state(workdir)
+            events.emit(Message(f"{done} encoded segment(s) kept in {workdir}: run the same command "
+                                "again to resume, or delete that directory"))
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def job_dir(base: Path, key: str) -> Path:
+    """The job's private work dir, the same for the same job (for resume). An existing one
+    must be a real directory of ours that nobody else can enter."""
+    path = base / f"yaffmpegp-{key}"
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        st = path.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            raise OutputError(f"{path} exists but is not a private directory of yours: remove it") from None
+        keep_resume_state(path)
+    except OSError as exc:
+        raise OutputError(f"cannot create a work dir in {base}: {exc.strerror or exc}") from exc
+    return path
+
+
+def keep_resume_state(workdir: Path) -> None:
+    """Remove everything but the journal and the encoded segments it lists."""
+    journal = Journal.load(workdir)
+    listed = {str(entry["file"]) for entry in journal.done.values()}
+    for entry in workdir.iterdir():
+        if entry.name == ENCODED and entry.is_dir() and not entry.is_symlink():
+            for f in entry.iterdir():
+                if f.name not in listed:
+                    f.unlink(missing_ok=True)
+        elif entry.name != JOURNAL:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedOptions, workdir: Path,
@@ -113,8 +150,11 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
     guess = media.video_streams[0].index
     hosts_dir = workdir / "hosts"
     hosts_dir.mkdir()
-    results = workdir / "encoded"
-    results.mkdir()
+    results = workdir / ENCODED
+    results.mkdir(exist_ok=True)
+    journal = Journal.load(workdir)
+    names: dict[int, str] = {}
+    events.listen(JournalWriter(journal, results, names))
     transports = (make_transports or default_transports)(s, hosts_dir)
     work = WorkQueue((), s.retries, closed=False)
     segments: list[Segment] = []
@@ -125,7 +165,9 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
             async with asyncio.TaskGroup() as tg:
                 prefl = tg.create_task(run_preflight(media, routed, s.output, workdir, s.ffmpeg, s.ffprobe))
                 planned: asyncio.Future[Plan] = loop.create_future()
-                feeder = tg.create_task(_feed(s, media, guess, workdir / "split", prefl, planned, work, segments))
+                resume = Resume(journal, results, names, events)
+                feeder = tg.create_task(_feed(s, media, guess, workdir / "split", prefl, planned, work, segments,
+                                              resume))
                 pre = await prefl
                 if pre.encoder is None:  # the video is copied: nothing to do in parallel
                     feeder.cancel()
@@ -134,7 +176,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         feeder.cancel()
                         planned = loop.create_future()
                         feeder = tg.create_task(_feed(s, media, pre.video_in, workdir / "split-again", prefl,
-                                                      planned, work, segments))
+                                                      planned, work, segments, resume))
                     requirements = HostRequirements((pre.encoder,))
                     usable = await _open_hosts(transports, requirements, events)
                     plan = await planned
@@ -176,10 +218,21 @@ async def _tick(events: Events) -> None:
         events.emit(Tick())
 
 
+@dataclass
+class Resume:
+    """What the feeder needs to skip segments a previous run already encoded."""
+
+    journal: Journal
+    results: Path
+    names: dict[int, str]  # filled as segments are cut: index -> encoded file name
+    events: Events
+    started: bool = False
+
+
 async def _feed(s: Settings, media: MediaInfo, stream: int, workdir: Path, prefl: asyncio.Task[Preflight],
-                planned: asyncio.Future[Plan], work: WorkQueue, segments: list[Segment]) -> None:
+                planned: asyncio.Future[Plan], work: WorkQueue, segments: list[Segment], resume: Resume) -> None:
     """Index and split one video stream, handing each segment to the hosts once the
-    preflight has said how it will be encoded."""
+    preflight has said how it will be encoded, unless a previous run already did it."""
     vstream = next(st for st in media.streams if st.index == stream)
     packets = await probe_packets(s.input, stream, s.ffprobe)
     plan = plan_cuts(packets, vstream.time_base, s.segment_length)
@@ -194,9 +247,18 @@ async def _feed(s: Settings, media: MediaInfo, stream: int, workdir: Path, prefl
                 return  # the preflight's own error ends the run
             if pre.video_in != stream or pre.encoder is None:
                 return
+            if not resume.started:  # the plan is certain now: it must be the journal's
+                resume.journal.start([c.pts for c in plan.cuts])
+                resume.started = True
             seg = unit.encoded_as(pre.rate, pre.ext)
             segments.append(seg)
-            await work.add(seg)
+            resume.names[seg.index] = seg.output_name
+            entry = resume.journal.done.get(seg.index)
+            if entry and entry["frames"] == seg.expected and resume.journal.usable(seg.index, resume.results / seg.output_name):
+                await work.add_done(seg, RESUMED)
+                resume.events.emit(SegmentDone(RESUMED, seg.index, seg.expected, 0.0))
+            else:
+                await work.add(seg)
     await work.close()
 
 

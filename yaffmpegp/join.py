@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from .children import die_with_parent
 from .errors import JoinError
 from .events import Events, Joined
 from .ffcmd import Mapping, concat_list, final_args
@@ -65,7 +66,8 @@ async def join(durations: Sequence[Fraction], ready: SegmentReady, work: Path, m
     log = work / "join.log"
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,
-                                                    stdout=asyncio.subprocess.DEVNULL, stderr=err)
+                                                    stdout=asyncio.subprocess.DEVNULL, stderr=err,
+                                                    preexec_fn=die_with_parent)
 
     def failed(what: str) -> JoinError:
         text = log.read_text(errors="replace")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from .children import die_with_parent
 from .errors import InputError, ToolError, tail
 
 
@@ -70,7 +71,7 @@ async def run_tool(argv: list[str]) -> tuple[int, str, str]:
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=die_with_parent,
         )
     except OSError as exc:
         raise ToolError(f"cannot run {argv[0]}: {exc.strerror or exc}", argv=argv) from exc

@@ -93,6 +93,12 @@ class WorkQueue:
             self._open.add(seg.index)
             self._changed.notify_all()
 
+    async def add_done(self, seg: Segment, by: str) -> None:
+        """A segment that needs no work (a previous run encoded it)."""
+        async with self._changed:
+            self.done_by[seg.index] = by
+            self._changed.notify_all()
+
     async def close(self) -> None:
         async with self._changed:
             self._closed = True

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from fractions import Fraction
 from pathlib import Path
 
+from .children import die_with_parent
 from .errors import SplitError
 from .ffcmd import Trim, concat_copy_args, concat_list, head_args, split_args
 from .plan import Plan
@@ -80,7 +81,8 @@ async def split(
     log = workdir / "split.log"
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,
-                                                    stdout=asyncio.subprocess.DEVNULL, stderr=err)
+                                                    stdout=asyncio.subprocess.DEVNULL, stderr=err,
+                                                    preexec_fn=die_with_parent)
     try:
         first_frame = 0
         for i in range(plan.segments):

@@ -1,6 +1,7 @@
 """Ctrl-C stops the run: exit 130, no ffmpeg of ours left, no work files, no partial output."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -53,9 +54,21 @@ def test_sigint_mid_run_cleans_up(tmp_path: Path) -> None:
     assert "interrupted" in err and "Traceback" not in err
     time.sleep(0.5)
     assert _our_ffmpegs(str(work) + "/") == []
-    assert list(work.iterdir()) == []
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    # what is kept is only the resume state: the journal and the segments it lists
+    kept = list(work.iterdir())
+    if kept:
+        assert "run the same command again to resume" in err
+        (job,) = kept
+        journal = json.loads((job / "journal.json").read_text())
+        assert sorted(p.name for p in job.iterdir()) == ["encoded", "journal.json"]
+        assert sorted(p.name for p in (job / "encoded").iterdir()) == sorted(e["file"] for e in journal["done"].values())
+    # and the same command again finishes the job, then removes it all
+    again = subprocess.run(proc.args, capture_output=True, text=True, timeout=240)
+    assert again.returncode == 0, again.stderr
+    assert media.count_frames(out) == media.count_frames(src)
+    assert list(work.iterdir()) == []
 
 
 def test_second_sigint_exits_at_once(tmp_path: Path) -> None:
@@ -84,3 +97,56 @@ def test_second_sigint_exits_at_once(tmp_path: Path) -> None:
     assert "Ctrl-C again to exit at once" in err
     time.sleep(0.5)
     assert _our_ffmpegs(str(work) + "/") == []  # no local encoder outlives us
+
+
+def _done_segments(events: Path) -> list[dict]:
+    if not events.exists():
+        return []
+    return [e for e in map(json.loads, events.read_text().splitlines()) if e["event"] == "segment_done"]
+
+
+def test_sigkill_and_rerun_encodes_only_what_was_missing(tmp_path: Path) -> None:
+    """The coordinator killed with SIGKILL (no cleanup at all): its encoders die with it, and
+    the same command again re-encodes only the segments that were not finished. A changed
+    option starts afresh."""
+    src = media.vhs_ffv1(tmp_path / "tape.mkv", seconds=12)
+    work = tmp_path / "work"
+    work.mkdir()
+    out = tmp_path / "out.mkv"
+    lossless = ["-c:v", "libx264", "-preset", "medium", "-qp", "0", "-c:a", "copy"]
+
+    def cli(events: Path, *opts: str) -> list[str]:
+        return [sys.executable, "-m", "yaffmpegp", "--file", str(src), "-o", str(out), "-y", "--workdir",
+                str(work), "--segment-length", "1", "--events", str(events), *opts]
+
+    first = tmp_path / "first.jsonl"
+    proc = subprocess.Popen(cli(first, *lossless), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_done_segments(first)) < 3:
+            assert proc.poll() is None and time.monotonic() < deadline, "never got 3 segments done"
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(1)
+    assert _our_ffmpegs(str(work) + "/") == [], "encoders outlived the coordinator"
+    done_before = {e["segment"] for e in _done_segments(first)}
+
+    fresh = tmp_path / "fresh.jsonl"  # another option: another job, nothing to resume
+    r = subprocess.run(cli(fresh, *lossless[:-2], "-an"), capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr
+    assert not [e for e in _done_segments(fresh) if e["host"] == "(resumed)"]
+
+    second = tmp_path / "second.jsonl"
+    r = subprocess.run(cli(second, *lossless), capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr
+    resumed = {e["segment"] for e in _done_segments(second) if e["host"] == "(resumed)"}
+    again = {e["segment"] for e in _done_segments(second) if e["host"] != "(resumed)"}
+    planned = next(e for e in map(json.loads, second.read_text().splitlines()) if e["event"] == "planned")
+    assert resumed and resumed <= done_before  # only verified segments are taken over
+    assert sorted(resumed | again) == list(range(planned["segments"])) and not resumed & again
+    assert media.frame_hashes(out) == media.frame_hashes(src)  # exact, resumed or not
+    assert list(work.iterdir()) == []

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..children import die_with_parent
 from ..errors import HostError, TransferError
 from .base import ByteCallback, FFmpegRun, HostRequirements, LineCallback, Transport, parse_encoders
 
@@ -97,6 +98,7 @@ class LocalTransport(Transport):
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # its own process group, so a kill takes its children too
+            preexec_fn=die_with_parent,
         )
         self._procs.add(proc)
         err: list[str] = []
