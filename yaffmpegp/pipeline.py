@@ -7,6 +7,7 @@ CPU work at the same time. `transport.slots` encoders run side by side.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import tenacity
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import EncodeError, HostError, VerifyError, YaffError, first_error
-from .events import (AttemptFailed, EncodeProgress, Events, HostDown, HostUp, SegmentDone, Stage, Transferred,
-                     Uploaded)
+from .events import (AttemptFailed, EncodeProgress, Events, HostDown, HostUp, Message, SegmentDone, Stage,
+                     Transferred, Uploaded)
 from .probe import count_frames, first_error_line
 from .progress import Progress, ProgressParser
 from .scheduler import WorkQueue
@@ -28,6 +29,10 @@ from .watchdog import Watchdog
 ArgsBuilder = Callable[[Segment, str, str], list[str]]
 
 _END = None  # queue sentinel
+
+
+class _Superseded(Exception):
+    """Another host's attempt at this segment finished first."""
 MAX_IN_A_ROW = 3  # failed attempts in a row that take a host out of the run
 HOST_RETRY_WINDOW = 300.0  # seconds a lost host is retried while no other host works
 
@@ -78,7 +83,7 @@ class HostPipeline:
             except HostError as exc:
                 lost = exc
             for seg in self._held.values():
-                await self.work.give_back(seg)
+                await self.work.give_back(seg, self.t.label)
             self._held.clear()
             await self.work.host_down(self.t.label, leaving=False)
             self.events.emit(HostDown(self.t.label, str(lost.message), retrying=lost.retryable))
@@ -124,6 +129,11 @@ class HostPipeline:
             return False
         return not self.work.finished
 
+    def _drop(self, seg: Segment) -> None:
+        """A result nobody needs any more (another host was first)."""
+        self._held.pop(seg.index, None)
+        self.work.released(seg.index, self.t.label)
+
     async def _attempt_failed(self, seg: Segment, error: YaffError) -> None:
         """A failed attempt: a lost host ends this host's stages (its segments are given
         back); anything else is retried elsewhere, or ends the run when it cannot be."""
@@ -145,11 +155,14 @@ class HostPipeline:
             while True:
                 await self._ahead.acquire()
                 self._stage("send", "idle")
-                seg = await self.work.get(self.t.label)
+                seg = await self.work.get(self.t.label, idle=lambda: not self._held)
                 if seg is None:
                     self._ahead.release()
                     break
                 self._held[seg.index] = seg
+                if (seg.index, self.t.label) in self.work.duplicated:
+                    self.events.emit(Message(f"{self.t.label}: starting segment {seg.index} again: the "
+                                             "queue is empty and its first attempt is the furthest from done"))
                 self._stage("send", "sending", seg)
                 started = time.monotonic()
                 try:
@@ -196,6 +209,7 @@ class HostPipeline:
         def on_progress(p: Progress) -> None:
             if dog.touch((p.frame, p.out_time_us)):
                 self._stage(stage, "encoding", seg)  # it moves again
+            self.work.progress(seg.index, self.t.label, p.frame / max(1, seg.expected))
             self.events.emit(EncodeProgress(self.t.label, seg.index, p.frame, p.fps))
 
         parser = ProgressParser(on_progress)
@@ -203,6 +217,12 @@ class HostPipeline:
         started = time.monotonic()
         try:
             await self._run_watched(args, dog, parser, seg)
+        except _Superseded:  # another host finished it first: this attempt was killed
+            self._stage(stage, "idle")
+            self._held.pop(seg.index, None)
+            self.work.released(seg.index, self.t.label)
+            await self.t.remove(seg.output_name)
+            return None
         except YaffError as exc:
             self._stage(stage, "failed", seg)
             await self.t.remove(seg.output_name)
@@ -216,8 +236,10 @@ class HostPipeline:
         try:
             async with asyncio.TaskGroup() as tg:
                 watch = tg.create_task(dog.watch())
+                rival = tg.create_task(self._until_done_elsewhere(seg))
                 result = await self.t.run_ffmpeg(args, parser.feed)
                 watch.cancel()
+                rival.cancel()
         except BaseExceptionGroup as group:
             raise first_error(group) from None
         if result.returncode != 0:
@@ -225,26 +247,40 @@ class HostPipeline:
                               segment=seg.index, argv=args, returncode=result.returncode,
                               stderr=result.stderr)
 
+    async def _until_done_elsewhere(self, seg: Segment) -> None:
+        """Raises _Superseded once another host's attempt at `seg` is done."""
+        await self.work.wait_done(seg.index)
+        raise _Superseded(seg.index)
+
     async def _downloader(self) -> None:
         while (item := await self._to_get.get()) is not _END:
             await self._fetch(*item)
 
     async def _fetch(self, seg: Segment, seconds: float) -> None:
+        """Download and verify under a name of this host's; the first valid result of a
+        segment is moved into place (in one step of the event loop), a later one dropped."""
         self._stage("get", "downloading", seg)
         local = self.s.results / seg.output_name
+        mine = self.s.results / f".{seg.output_name}.{id(self):x}"
         try:
-            await self.t.get(seg.output_name, local, self._bytes(seg, "down"))
-            frames = await count_frames(local, ffprobe=self.s.ffprobe)
+            if self.work.is_done(seg.index):
+                return self._drop(seg)
+            await self.t.get(seg.output_name, mine, self._bytes(seg, "down"))
+            frames = await count_frames(mine, ffprobe=self.s.ffprobe)
             if frames != seg.expected:
-                local.unlink(missing_ok=True)
                 raise VerifyError(f"encoded segment holds {frames} frames, {seg.expected} expected",
                                   host=self.t.label, segment=seg.index)
         except YaffError as exc:
+            mine.unlink(missing_ok=True)
             await self._attempt_failed(seg, exc)
             return
         finally:
             await self.t.remove(seg.output_name)
             self._stage("get", "idle")
+        if self.work.is_done(seg.index):
+            mine.unlink(missing_ok=True)
+            return self._drop(seg)
+        os.replace(mine, local)
         await self.work.done(seg, self.t.label)
         self._held.pop(seg.index, None)
         self._in_a_row = 0

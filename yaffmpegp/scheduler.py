@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import tenacity
 
 from .errors import NoHostsError, YaffError
 from .segment import Segment
 
+STRAGGLER_LOOK = 1.0  # seconds between looks for a straggler while hosts finish
 # Wait before a failed segment is offered again: 1 s, 2 s, 4 s ... at most 30 s.
 BACKOFF = tenacity.wait_exponential(multiplier=1, min=1, max=30)
 
@@ -46,6 +47,9 @@ class WorkQueue:
         self.failure: YaffError | None = None
         self.attempts: Counter[int] = Counter()
         self.done_by: dict[int, str] = {}
+        self.duplicated: set[tuple[int, str]] = set()  # (segment, host) second attempts
+        self._working: dict[int, dict[str, float]] = {}  # segment -> host -> fraction encoded
+        self._by_index: dict[int, Segment] = {s.index: s for s in self._waiting}
 
     @property
     def queued(self) -> int:
@@ -89,6 +93,7 @@ class WorkQueue:
     # ----- segments ------------------------------------------------------------------------
     async def add(self, seg: Segment) -> None:
         async with self._changed:
+            self._by_index[seg.index] = seg
             self._waiting.append(seg)
             self._open.add(seg.index)
             self._changed.notify_all()
@@ -120,22 +125,58 @@ class WorkQueue:
         later = [self._not_before[s.index] for s in self._waiting if s.index in self._not_before]
         return max(0.0, min(later) - time.monotonic()) if later else None
 
-    async def get(self, host: str) -> Segment | None:
+    def _straggler(self, host: str) -> Segment | None:
+        """Once nothing waits, the segment furthest from done that only other hosts work on:
+        an idle host starts it again, and the first valid result wins."""
+        if self._waiting or not self._closed:
+            return None
+        candidates = [(max(hosts.values()), index) for index, hosts in self._working.items()
+                      if index not in self.done_by and host not in hosts and len(hosts) < 2]
+        if not candidates:
+            return None
+        return self._by_index[min(candidates)[1]]
+
+    async def get(self, host: str, idle: Callable[[], bool] = lambda: False) -> Segment | None:
         """The next segment for `host`, or None once every segment is done (or the run
-        failed)."""
+        failed). When nothing waits and `idle()` says the host has nothing to do, a
+        straggler: a segment another host is still encoding."""
         async with self._changed:
             while not self.finished:
                 seg = self._pick(host)
+                if seg is None and idle():
+                    seg = self._straggler(host)
+                    if seg is not None:
+                        self.duplicated.add((seg.index, host))
                 if seg is not None:
                     self.attempts[seg.index] += 1
+                    self._working.setdefault(seg.index, {})[host] = 0.0
                     return seg
+                wait = self._next_ready()
+                if self._open and self._closed:  # a host may turn idle: look again soon
+                    wait = min(wait, STRAGGLER_LOOK) if wait is not None else STRAGGLER_LOOK
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._next_ready()):
+                    async with asyncio.timeout(wait):
                         await self._changed.wait()
             return None
 
+    def progress(self, index: int, host: str, fraction: float) -> None:
+        """How far `host` is with segment `index` (for choosing stragglers)."""
+        hosts = self._working.get(index)
+        if hosts is not None and host in hosts:
+            hosts[host] = fraction
+
+    def is_done(self, index: int) -> bool:
+        return index in self.done_by
+
+    def released(self, index: int, host: str) -> None:
+        """`host` no longer works on segment `index` (done, failed, given back, superseded)."""
+        hosts = self._working.get(index)
+        if hosts is not None:
+            hosts.pop(host, None)
+
     async def done(self, seg: Segment, host: str) -> None:
         async with self._changed:
+            self._working.pop(seg.index, None)
             self._open.discard(seg.index)
             self.done_by[seg.index] = host
             self._changed.notify_all()
@@ -148,7 +189,11 @@ class WorkQueue:
                 raise self.failure
 
     async def failed(self, seg: Segment, error: YaffError, host: str) -> bool:
-        """Record a failed attempt. True: queued again; False: the caller must raise."""
+        """Record a failed attempt. True: queued again (or another host still works on it);
+        False: the caller must raise."""
+        self.released(seg.index, host)
+        if self._working.get(seg.index) and error.retryable:
+            return True  # the other attempt may still make it
         if not error.retryable or self.attempts[seg.index] > self._retries:
             return False
         async with self._changed:
@@ -158,8 +203,12 @@ class WorkQueue:
             self._changed.notify_all()
         return True
 
-    async def give_back(self, seg: Segment) -> None:
-        """A lost host held this segment: queue it again; it does not count as an attempt."""
+    async def give_back(self, seg: Segment, host: str) -> None:
+        """A lost host held this segment: queue it again (unless another host works on it);
+        it does not count as an attempt."""
+        self.released(seg.index, host)
+        if self._working.get(seg.index) or seg.index in self.done_by:
+            return
         async with self._changed:
             self.attempts[seg.index] -= 1
             self._waiting.appendleft(seg)

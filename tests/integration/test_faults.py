@@ -117,3 +117,39 @@ def test_host_with_a_full_disk(fleet, long_clip: Path, tmp_path: Path) -> None: 
         _exact_and_clean(fleet, long_clip, out)
     finally:
         subprocess.run(["umount", h3.tmpdir], check=False)
+
+
+SLOW_H3 = """#!/bin/sh
+# h3 is a slow machine: it reads its input at real-time speed
+case "$(id -un)" in *h3) exec ffmpeg -re "$@" ;; esac
+exec ffmpeg "$@"
+"""
+
+
+def test_straggler_is_started_again_on_an_idle_host(fleet, tmp_path: Path) -> None:  # noqa: F811
+    import tempfile
+
+    src = media.vhs_ffv1(tmp_path / "tape.mkv", seconds=8)
+    d = Path(tempfile.mkdtemp(prefix="yaff-slow-"))
+    try:
+        d.chmod(0o755)
+        wrapper = d / "ffmpeg"
+        wrapper.write_text(SLOW_H3)
+        wrapper.chmod(0o755)
+        out = tmp_path / "out.mkv"
+        r = subprocess.run([sys.executable, "-m", "yaffmpegp", "--hostlist", *fleet.names, "--ssh-config",
+                            str(fleet.ssh_config), "--remote-ffmpeg", str(wrapper), "--file", str(src), "-o",
+                            str(out), "--workdir", str(tmp_path), "--segment-length", "2",
+                            "--report", str(tmp_path / "report.json"), *LOSSLESS_SLOW],
+                           capture_output=True, text=True, timeout=300)
+    finally:
+        import shutil
+        shutil.rmtree(d)
+    assert r.returncode == 0, r.stderr
+    assert "again: the queue is empty" in r.stderr, r.stderr
+    assert media.frame_hashes(out) == media.frame_hashes(src)
+    for name in fleet.names:  # the losing attempt was killed and cleaned up
+        assert fleet.host_processes(name, "ffmpeg") == [], f"ffmpeg left on {name}"
+        assert fleet.workdir_leftovers(name) == [], f"files left on {name}"
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert sum(h["segments"] for h in report["hosts"].values()) == report["segments"]
