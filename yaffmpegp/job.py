@@ -178,7 +178,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         feeder = tg.create_task(_feed(s, media, pre.video_in, workdir / "split-again", prefl,
                                                       planned, work, segments, resume))
                     requirements = HostRequirements((pre.encoder,))
-                    usable = await _open_hosts(transports, requirements, events)
+                    usable = await _open_hosts(transports, requirements, events, journal)
                     plan = await planned
                     events.emit(Planned(plan.segments, round(plan.total_frames * pre.rate),
                                         tuple(t.label for t in usable)))
@@ -288,8 +288,10 @@ def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Pl
     )
 
 
-async def _open_hosts(transports: list[Transport], req: HostRequirements, events: Events) -> list[Transport]:
-    """Open every host at once; a host that fails is reported and left out."""
+async def _open_hosts(transports: list[Transport], req: HostRequirements, events: Events,
+                      journal: Journal | None = None) -> list[Transport]:
+    """Open every host at once; a host that fails is reported and left out. Work dirs an
+    earlier, killed run of this job left on a host are removed once it is open."""
     results = await asyncio.gather(*(t.open(req) for t in transports), return_exceptions=True)
     usable = []
     errors: list[HostError] = []
@@ -302,6 +304,10 @@ async def _open_hosts(transports: list[Transport], req: HostRequirements, events
         else:
             usable.append(t)
             events.emit(HostUp(t.label, t.slots))
+            if journal is not None and t.workdir:
+                await t.remove_stale(journal.remote.get(t.label, []))
+                journal.remote[t.label] = []
+                journal.remote_dir(t.label, t.workdir)
     if not usable:
         if len(errors) == 1:
             raise errors[0]

@@ -36,19 +36,23 @@ class Journal:
     path: Path
     cuts: list[int] = field(default_factory=list)  # the plan's cut timestamps: same plan, same segments
     done: dict[int, dict[str, int | str]] = field(default_factory=dict)
+    # work dirs made on each host: a coordinator killed outright cannot remove them, so the
+    # next run of the job does
+    remote: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, workdir: Path) -> Journal:
         path = workdir / JOURNAL
         try:
             data = json.loads(path.read_text())
-            return cls(path, list(data["cuts"]), {int(k): v for k, v in data["done"].items()})
+            return cls(path, list(data["cuts"]), {int(k): v for k, v in data["done"].items()},
+                       dict(data.get("remote", {})))
         except (OSError, ValueError, KeyError, TypeError):
             return cls(path)
 
     def save(self) -> None:
         tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps({"cuts": self.cuts, "done": self.done}))
+        tmp.write_text(json.dumps({"cuts": self.cuts, "done": self.done, "remote": self.remote}))
         os.replace(tmp, self.path)
 
     def start(self, cuts: list[int]) -> None:
@@ -64,6 +68,12 @@ class Journal:
             return entry is not None and entry["file"] == file.name and file.stat().st_size == entry["size"]
         except OSError:
             return False
+
+    def remote_dir(self, host: str, workdir: str) -> None:
+        dirs = self.remote.setdefault(host, [])
+        if workdir not in dirs:
+            dirs.append(workdir)
+            self.save()
 
     def record(self, index: int, file: Path, frames: int) -> None:
         self.done[index] = {"file": file.name, "size": file.stat().st_size, "frames": frames}

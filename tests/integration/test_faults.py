@@ -153,3 +153,24 @@ def test_straggler_is_started_again_on_an_idle_host(fleet, tmp_path: Path) -> No
         assert fleet.workdir_leftovers(name) == [], f"files left on {name}"
     report = json.loads((tmp_path / "report.json").read_text())
     assert sum(h["segments"] for h in report["hosts"].values()) == report["segments"]
+
+
+def test_coordinator_killed_then_rerun_leaves_nothing_on_hosts(fleet, long_clip: Path, tmp_path: Path) -> None:  # noqa: F811
+    """SIGKILL gives the coordinator no chance to clean up: the remote encoders die with their
+    channels, and the next run of the same job removes the work dirs they left."""
+    out = tmp_path / "out.mkv"
+    proc = _start(fleet, long_clip, out, "--report", str(tmp_path / "report.json"))
+    try:
+        _wait_for_ffmpeg(fleet, "h1", proc)
+        time.sleep(1)
+    finally:
+        proc.kill()
+        proc.communicate()
+    deadline = time.monotonic() + 10
+    while any(fleet.host_processes(n, "ffmpeg") for n in fleet.names):
+        assert time.monotonic() < deadline, "remote encoders outlived their coordinator"
+        time.sleep(0.2)
+    assert any(fleet.workdir_leftovers(n) for n in fleet.names)  # what the killed run left
+    again = subprocess.run(proc.args, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    _exact_and_clean(fleet, long_clip, out)

@@ -76,6 +76,12 @@ class Transport(abc.ABC):
         cancellation propagates.
         """
 
+    #: the host's private work dir once open, where it can outlive a killed coordinator
+    workdir: str | None = None
+
+    async def remove_stale(self, workdirs: Sequence[str]) -> None:
+        """Remove work dirs an earlier run of the same job left on this host."""
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Kill any ffmpeg still running for us and remove the work dir. Never raises."""

@@ -221,6 +221,15 @@ class SSHTransport(Transport):
                             returncode=result.returncode, stderr=str(result.stderr))
         return lines[-1].split(" ", 1)[1]
 
+    async def remove_stale(self, workdirs: Sequence[str]) -> None:
+        """Remove work dirs an earlier run left here (it was killed before it could). Only
+        yaffmpegp's own `.../yaffmpegp.XXXXXXXXXX` dirs, never this run's."""
+        ours = [d for d in workdirs if d != self._dir and posixpath.basename(d).startswith("yaffmpegp.")
+                and posixpath.isabs(d)]
+        if ours:
+            with contextlib.suppress(Exception):
+                await self._exec("rm -rf -- " + " ".join(shlex.quote(d) for d in ours))
+
     # ----- files ---------------------------------------------------------------------------
 
     def path(self, name: str) -> str:
