@@ -24,19 +24,8 @@ from tests.fleet import Fleet  # noqa: E402
 OPTS = ["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac"]
 
 
-def encoding(fleet: Fleet, host: str) -> list[int]:
-    pids = []
-    for pid in fleet.host_processes(host, "ffmpeg"):
-        try:
-            if b"-progress" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                pids.append(pid)
-        except OSError:
-            pass
-    return pids
-
-
 def wait_encoding(fleet: Fleet, host: str, proc: subprocess.Popen) -> list[int]:
-    while not (pids := encoding(fleet, host)):
+    while not (pids := fleet.encoding_processes(host)):
         if proc.poll() is not None:
             return []
         time.sleep(0.05)

@@ -212,6 +212,18 @@ class Fleet:
         return [pid for pid, uid, comm in _processes(self._marker)
                 if uid == h.uid and name in (None, comm)]
 
+    def encoding_processes(self, i: int | str) -> list[int]:
+        """Pids of yaffmpegp's segment encodes on that host (ffmpeg reporting -progress), not
+        its start-up checks."""
+        pids = []
+        for pid in self.host_processes(i, "ffmpeg"):
+            try:
+                if b"-progress" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    pids.append(pid)
+            except OSError:
+                pass
+        return pids
+
     def workdir_leftovers(self, i: int | str) -> list[Path]:
         """Whatever was left in the host's $TMPDIR, and the user's entries in /tmp."""
         h = self.host(i)

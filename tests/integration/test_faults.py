@@ -31,21 +31,9 @@ def _start(fleet, src: Path, out: Path, *extra: str) -> subprocess.Popen[str]:  
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _encoding(fleet, host: str) -> list[int]:  # noqa: F811
-    """Pids of segment encodes on a host (not the start-up checks): they report -progress."""
-    pids = []
-    for pid in fleet.host_processes(host, "ffmpeg"):
-        try:
-            if b"-progress" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                pids.append(pid)
-        except OSError:
-            pass
-    return pids
-
-
 def _wait_for_ffmpeg(fleet, host: str, proc: subprocess.Popen[str]) -> list[int]:  # noqa: F811
     deadline = time.monotonic() + 60
-    while not (pids := _encoding(fleet, host)):
+    while not (pids := fleet.encoding_processes(host)):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, f"{host} never encoded"
         time.sleep(0.1)
