@@ -52,14 +52,6 @@ class WorkQueue:
         self._by_index: dict[int, Segment] = {s.index: s for s in self._waiting}
 
     @property
-    def queued(self) -> int:
-        return len(self._waiting)
-
-    @property
-    def remaining(self) -> int:
-        return len(self._open)
-
-    @property
     def finished(self) -> bool:
         return (self._closed and not self._open) or self.failure is not None
 
