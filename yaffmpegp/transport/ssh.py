@@ -28,6 +28,7 @@ import asyncssh
 from ..errors import HostError, HostKeyError, TransferError
 from ..hosts import HostSpec
 from .base import ByteCallback, FFmpegRun, HostRequirements, LineCallback, Transport, parse_encoders
+from .hostkeys import HostKeyPolicy, append_known_host, read_known_hosts
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -139,11 +140,11 @@ class SSHTransport(Transport):
         try:
             options = await asyncssh.SSHClientConnectionOptions.construct(**kwargs)
             known_files = self._known_hosts_files(options)
-            trusted = _read_known_hosts(known_files)
+            trusted = read_known_hosts(known_files)
         except (OSError, ValueError, asyncssh.Error) as exc:
             raise HostError(f"bad ssh settings: {exc}", host=self.label) from exc
 
-        policy = _HostKeyPolicy(trusted, accept_new=self._accept_new)
+        policy = HostKeyPolicy(trusted, accept_new=self._accept_new)
         extra: dict[str, object] = {}
         if options.config.get("Ciphers") is None:  # the user's ssh config wins
             extra["encryption_algs"] = _preferred_ciphers()
@@ -171,7 +172,7 @@ class SSHTransport(Transport):
 
         if policy.accepted is not None:
             try:
-                _append_known_host(known_files[0], *policy.accepted)
+                append_known_host(known_files[0], *policy.accepted)
             except OSError as exc:
                 conn.close()
                 raise HostKeyError(f"cannot record the new host key in {known_files[0]}: {exc}",
@@ -444,39 +445,6 @@ class SSHTransport(Transport):
             raise self._host_error("remote command failed", exc) from exc
 
 
-class _HostKeyPolicy(asyncssh.SSHClient):
-    """Called by asyncssh only for a host key that known_hosts does not list for this host.
-
-    Tells "unknown" (no entry for the host) from "changed" (entries, none matching): only an
-    unknown key may be accepted, and only with accept-new. The key is recorded after the
-    connection succeeds, i.e. after the server proved it holds the private key.
-    """
-
-    def __init__(self, trusted: asyncssh.SSHKnownHosts, *, accept_new: bool) -> None:
-        super().__init__()
-        self._trusted = trusted
-        self._accept_new = accept_new
-        self.changed = False
-        self.accepted: tuple[str, int, asyncssh.SSHKey] | None = None
-
-    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
-        keys, ca_keys, *_ = self._trusted.match(host, addr, port if port != 22 else None)
-        if keys or ca_keys:
-            self.changed = True
-            return False
-        if self._accept_new:
-            self.accepted = (host, port, key)
-            return True
-        return False
-
-    def refusal(self, files: list[str]) -> str:
-        where = ", ".join(files)
-        if self.changed:
-            return (f"HOST KEY CHANGED: the key offered does not match {where} "
-                    "(someone may be intercepting; fix known_hosts if the host was reinstalled)")
-        return f"unknown host key: not in {where} (connect once with ssh, or accept new host keys)"
-
-
 # ----- module helpers ------------------------------------------------------------------------
 
 
@@ -549,27 +517,6 @@ def _preferred_ciphers() -> list[str]:
     defaults = [alg.decode() for alg in asyncssh.encryption.get_default_encryption_algs()]
     return [c for c in PREFERRED_CIPHERS if c in defaults] + [
         c for c in defaults if c not in PREFERRED_CIPHERS]
-
-
-def _read_known_hosts(files: list[str]) -> asyncssh.SSHKnownHosts:
-    """Trusted keys from the files that exist (a missing known_hosts trusts nothing)."""
-    existing = [f for f in files if os.path.isfile(f)]
-    return asyncssh.read_known_hosts(existing) if existing else asyncssh.import_known_hosts("")
-
-
-def _append_known_host(path: str, host: str, port: int, key: asyncssh.SSHKey) -> None:
-    """Add `host key` to a known_hosts file in OpenSSH's format (`[host]:port` off port 22)."""
-    pattern = host if port == 22 else f"[{host}]:{port}"
-    algorithm, blob = key.export_public_key("openssh").decode().split()[:2]
-    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a+b") as f:
-        f.seek(0, os.SEEK_END)
-        lead = b""
-        if f.tell():
-            f.seek(-1, os.SEEK_END)
-            lead = b"" if f.read(1) == b"\n" else b"\n"
-        f.write(lead + f"{pattern} {algorithm} {blob}\n".encode())
 
 
 def _digest(path: Path) -> tuple[int, str]:
