@@ -196,7 +196,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         await work.wait_done(k)
                         return results / segments[k].output_name
 
-                    vstream = next(st for st in media.streams if st.index == pre.video_in)
+                    vstream = media.stream(pre.video_in)
                     mux = _final_mux(media, pre, routed, plan, vstream)
                     durations = [(b.pts - a.pts) * vstream.time_base for a, b in zip(plan.cuts, plan.cuts[1:])]
                     tg.create_task(join(durations + [Fraction(0)], ready, results, mux, partial, events, s.ffmpeg))
@@ -233,7 +233,7 @@ async def _feed(s: Settings, media: MediaInfo, stream: int, workdir: Path, prefl
                 planned: asyncio.Future[Plan], work: WorkQueue, segments: list[Segment], resume: Resume) -> None:
     """Index and split one video stream, handing each segment to the hosts once the
     preflight has said how it will be encoded, unless a previous run already did it."""
-    vstream = next(st for st in media.streams if st.index == stream)
+    vstream = media.stream(stream)
     packets = await probe_packets(s.input, stream, s.ffprobe)
     plan = plan_cuts(packets, vstream.time_base, s.segment_length)
     planned.set_result(plan)
@@ -253,8 +253,7 @@ async def _feed(s: Settings, media: MediaInfo, stream: int, workdir: Path, prefl
             seg = unit.encoded_as(pre.rate, pre.ext)
             segments.append(seg)
             resume.names[seg.index] = seg.output_name
-            entry = resume.journal.done.get(seg.index)
-            if entry and entry["frames"] == seg.expected and resume.journal.usable(seg.index, resume.results / seg.output_name):
+            if resume.journal.usable(seg.index, resume.results / seg.output_name, seg.expected):
                 await work.add_done(seg, RESUMED)
                 resume.events.emit(SegmentDone(RESUMED, seg.index, seg.expected, 0.0))
             else:
@@ -281,8 +280,7 @@ def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Pl
         user_final_opts=routed.final,
         offset=float(offset),
         # "encoder" is ffmpeg's to write for an encoded stream (the segments carry it)
-        video_tags=tuple((k, v) for k, v in next(s for s in media.streams if s.index == pre.video_in).tags.items()
-                         if k.lower() != "encoder"),
+        video_tags=tuple((k, v) for k, v in vstream.tags.items() if k.lower() != "encoder"),
         expected_streams=pre.streams,
         field_order=pre.field_order,
     )
@@ -306,7 +304,6 @@ async def _open_hosts(transports: list[Transport], req: HostRequirements, events
             events.emit(HostUp(t.label, t.slots))
             if journal is not None and t.workdir:
                 await t.remove_stale(journal.remote.get(t.label, []))
-                journal.remote[t.label] = []
                 journal.remote_dir(t.label, t.workdir)
     if not usable:
         if len(errors) == 1:

@@ -61,19 +61,19 @@ class Journal:
             self.cuts, self.done = cuts, {}
             self.save()
 
-    def usable(self, index: int, file: Path) -> bool:
-        """Segment `index` is done and its file is there, whole."""
+    def usable(self, index: int, file: Path, frames: int) -> bool:
+        """Segment `index` is done with `frames` frames, and its file is there, whole."""
         entry = self.done.get(index)
         try:
-            return entry is not None and entry["file"] == file.name and file.stat().st_size == entry["size"]
+            return (entry is not None and entry["file"] == file.name and entry["frames"] == frames
+                    and file.stat().st_size == entry["size"])
         except OSError:
             return False
 
     def remote_dir(self, host: str, workdir: str) -> None:
-        dirs = self.remote.setdefault(host, [])
-        if workdir not in dirs:
-            dirs.append(workdir)
-            self.save()
+        """This run's work dir on `host` (what earlier runs left there was just removed)."""
+        self.remote[host] = [workdir]
+        self.save()
 
     def record(self, index: int, file: Path, frames: int) -> None:
         self.done[index] = {"file": file.name, "size": file.stat().st_size, "frames": frames}

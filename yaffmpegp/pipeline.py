@@ -219,8 +219,7 @@ class HostPipeline:
             await self._run_watched(args, dog, parser, seg)
         except _Superseded:  # another host finished it first: this attempt was killed
             self._stage(stage, "idle")
-            self._held.pop(seg.index, None)
-            self.work.released(seg.index, self.t.label)
+            self._drop(seg)
             await self.t.remove(seg.output_name)
             return None
         except YaffError as exc:

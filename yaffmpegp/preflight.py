@@ -103,7 +103,7 @@ async def _intermediate(media: MediaInfo, stream: int, routed: RoutedOptions, wo
         if code == 0:
             info = await probe_media(out, ffprobe)
             out.unlink(missing_ok=True)
-            src_rate = next(s.frame_rate for s in media.streams if s.index == stream)
+            src_rate = media.stream(stream).frame_rate
             out_rate = info.video_streams[0].frame_rate if info.video_streams else None
             rate = (out_rate / src_rate).limit_denominator(100) if out_rate and src_rate else Fraction(1)
             return fmt, rate

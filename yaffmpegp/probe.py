@@ -36,6 +36,10 @@ class MediaInfo:
     chapters: int
     tags: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
+    def stream(self, index: int) -> Stream:
+        """The stream with ffmpeg's index `index`."""
+        return next(s for s in self.streams if s.index == index)
+
     @property
     def video_streams(self) -> list[Stream]:
         return [s for s in self.streams if s.codec_type == "video" and not s.attached_pic]
