@@ -15,7 +15,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Coroutine, Sequence
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 from pathlib import Path
 
 from . import __version__
@@ -40,6 +40,9 @@ Everything after the known options is given to ffmpeg as output options, in orde
 exactly as in `ffmpeg -i INPUT <options> OUTPUT`. Note: bwdif's default mode doubles
 the frame rate (one frame per field); use bwdif=mode=send_frame to keep it.
 """
+
+if TYPE_CHECKING:
+    from .ui import Status
 
 T = TypeVar("T")
 
@@ -208,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except YaffError as exc:
             return _fail(status, f"yaffmpegp: error: {exc}", exc.details() if debug else None, int(exc.exit_code))
         except KeyboardInterrupt:
-            return _fail(status, "yaffmpegp: interrupted; work files removed", None, int(ExitCode.INTERRUPTED))
+            return _fail(status, "yaffmpegp: interrupted", None, int(ExitCode.INTERRUPTED))
         except SystemExit:
             raise
         except Exception as exc:  # a bug: say so in one line, the traceback with --debug
@@ -264,8 +267,9 @@ def _exit_now(*_: object) -> None:
 
 def _kill_children() -> None:
     """SIGKILL the process groups of our child processes (local ffmpegs run in their own
-    sessions, so a signal to ours would miss them). Remote ones die with their channels'
-    hosts' cleanup only on a clean stop: that is what the first Ctrl-C is for."""
+    sessions, so a signal to ours would miss them). Remote ffmpegs die when their SSH
+    channel closes; their work dirs go on a clean stop (the first Ctrl-C) or on the next
+    run of the same job."""
     me = os.getpid()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -279,10 +283,8 @@ def _kill_children() -> None:
             continue
 
 
-def _fail(status: object, line: str, details: str | None, code: int) -> int:
-    from .ui import Status
-
-    if isinstance(status, Status):
+def _fail(status: Status | None, line: str, details: str | None, code: int) -> int:
+    if status is not None:
         status.close()
         status.to_log(line)
     print(line, file=sys.stderr)

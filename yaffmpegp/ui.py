@@ -206,7 +206,7 @@ class Status:
                 return
             self._last_draw = now
             avg, current = self._fps(now)
-            queue = max(0, self._segments - len(self._started_segments) - 0)
+            queue = max(0, self._segments - len(self._started_segments))
             self._bar.n = self._frames()
             self._bar.set_postfix_str(f"segments {self._done}/{self._segments} queue {queue} "
                                       f"avg {avg:.0f} fps now {current:.0f} fps", refresh=False)
@@ -216,7 +216,9 @@ class Status:
                                          refresh=True)
         elif now - self._last_line >= self.interval:
             self._last_line = now
-            self._plain(self.progress_line(now))
+            line = self.progress_line(now)
+            self.to_log(line)
+            self._plain(line)
 
     def progress_line(self, now: float) -> str:
         frames = self._frames()
@@ -236,12 +238,13 @@ class Status:
             self._plain(text)
 
     def _debug(self, text: str) -> None:
-        self.to_log(text)
+        """Logged always, shown with --verbose."""
         if self.verbose:
             self._note(text)
+        else:
+            self.to_log(text)
 
     def _plain(self, text: str) -> None:
-        self.to_log(text) if text.startswith("progress:") else None
         print(text, file=self.stream, flush=True)
 
     def to_log(self, text: str) -> None:
