@@ -98,3 +98,23 @@ def single_pass(src: Path, out: Path, options: list[str]) -> Path:
     """What the user would get from plain ffmpeg."""
     _run(FF + ["-i", str(src), *options, str(out)])
     return out
+
+
+def rotated_phone(path: Path, seconds: float = 4, rotation: int = 90) -> Path:
+    """A phone video: H.264 with B-frames and AAC in MP4, recorded sideways (a display
+    matrix that players and ffmpeg apply: `rotate` as the old MP4 tag writes it)."""
+    plain = path.with_name(f"{path.stem}.plain.mp4")
+    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=320x180:rate=30:duration={seconds}",
+               "-f", "lavfi", "-i", f"sine=frequency=600:sample_rate=48000:duration={seconds}",
+               "-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-bf", "2",
+               "-c:a", "aac", "-shortest", str(plain)])
+    _run(FF + ["-i", str(plain), "-c", "copy", "-metadata:s:v:0", f"rotate={rotation}", str(path)])
+    plain.unlink()
+    return path
+
+
+def video_shape(path: Path) -> tuple[int, int, float]:
+    """(width, height, rotation) of the first video stream, rotation 0 when there is none."""
+    s = next(s for s in probe(path)["streams"] if s["codec_type"] == "video")
+    rotation = next((float(d["rotation"]) for d in s.get("side_data_list", []) if "rotation" in d), 0.0)
+    return s["width"], s["height"], rotation

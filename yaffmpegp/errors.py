@@ -110,9 +110,24 @@ class EncodeError(YaffError):
 
     retryable = True
 
+    @property
+    def signature(self) -> str | None:
+        """What a deterministic failure looks like wherever it happens (None: it may be the
+        host's or the moment's): the same signature on two hosts is the job's fault."""
+        return self.message
+
 
 class StaleError(EncodeError):
     """The encoder stopped making progress and was killed by the watchdog."""
+
+    @property
+    def signature(self) -> str | None:
+        return None
+
+
+class JobError(YaffError):
+    """The job itself cannot be done as asked: a segment fails the same way on every host
+    that tries it (the options or filters, not the hosts, are the cause)."""
 
 
 class VerifyError(EncodeError):
@@ -146,6 +161,11 @@ class NoHostsError(HostError):
 
 class JoinError(YaffError):
     """Joining the segments or the final mux failed, or the output failed its checks."""
+
+
+class CheckError(JoinError):
+    """The joined output differs from what a single pass would give: the encoded segments
+    are suspect, and are not kept for a resume."""
 
 
 class Interrupted(YaffError):

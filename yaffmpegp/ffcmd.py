@@ -7,6 +7,7 @@ path in front.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -103,8 +104,26 @@ class Trim:
         return f"trim=start_pts={self.start}{end}"
 
 
-def video_filter(trim: Trim, user_filter: str | None) -> str:
-    return trim.filter() + (f",{user_filter}" if user_filter else "")
+def autorotate_filter(rotation: float) -> str | None:
+    """The filters ffmpeg puts in front of the user's to turn a video upright by its display
+    matrix (`rotation`: degrees as ffprobe reports them), as ffmpeg 5.1 chooses them."""
+    theta = -rotation
+    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)
+    if abs(theta - 90) < 1:
+        return "transpose=clock"
+    if abs(theta - 180) < 1:
+        return "hflip,vflip"
+    if abs(theta - 270) < 1:
+        return "transpose=cclock"
+    if abs(theta) > 1:
+        return f"rotate={theta:f}*PI/180"
+    return None
+
+
+def video_filter(trim: Trim, user_filter: str | None, upright: str | None = None) -> str:
+    """`upright` (the autorotation), then the trim to the segment's own frames, then the
+    user's filters: the order ffmpeg uses for its own input trims."""
+    return ",".join(f for f in (upright, trim.filter(), user_filter) if f)
 
 
 def segment_args(
@@ -116,34 +135,44 @@ def segment_args(
     fmt: str,
     threads: int | None = None,
     *,
+    encoder: str | None = None,
+    upright: str | None = None,
     progress: bool = True,
 ) -> list[str]:
     """Encode one segment: its video only, the context frames trimmed away before the user's
-    filters, into an intermediate container that holds any codec."""
+    filters, into an intermediate container that holds any codec. `encoder` is the one a
+    single pass would use (the intermediate container's default would differ); the user's
+    own choice, among their options, comes after it and is the same."""
     args = QUIET + (PROGRESS if progress else []) + ["-copyts", "-i", src, "-map", "0:v:0",
                                                      "-an", "-sn", "-dn", "-map_metadata", "-1",
                                                      "-map_chapters", "-1"]
     if threads:
         args += ["-threads", str(threads)]
+    if encoder:
+        args += ["-c:v", encoder]
     args += list(user_segment_opts)
-    args += ["-vf", video_filter(trim, user_filter), "-f", fmt, "-y", out]
+    args += ["-vf", video_filter(trim, user_filter, upright), "-f", fmt, "-y", out]
     return args
 
 
-def preflight_args(src: str, user_opts: Sequence[str], out: str, seconds: float = PREFLIGHT_SECONDS) -> list[str]:
+def preflight_args(src: str, user_opts: Sequence[str], out: str, seconds: float = PREFLIGHT_SECONDS,
+                   input_opts: Sequence[str] = ()) -> list[str]:
     """The user's own command on the first second of the input, at info level so ffmpeg
     prints its stream mapping: it shows how ffmpeg would choose streams and encoders, and
     fails on options ffmpeg rejects before anything is split."""
     return ["-nostdin", "-hide_banner", "-v", "info", "-nostats", "-t", f"{seconds:g}",
-            "-i", src, *user_opts, "-y", out]
+            *input_opts, "-i", src, *user_opts, "-y", out]
 
 
 def segment_preflight_args(src: str, stream: int, user_segment_opts: Sequence[str],
-                           user_filter: str | None, fmt: str, out: str, seconds: float = PREFLIGHT_SECONDS) -> list[str]:
+                           user_filter: str | None, fmt: str, out: str, seconds: float = PREFLIGHT_SECONDS,
+                           *, encoder: str | None = None, upright: str | None = None) -> list[str]:
     """The segment encode on the first second of the source, into the intermediate format."""
-    vf = user_filter or "null"
-    return QUIET + ["-t", f"{seconds:g}", "-i", src, "-map", f"0:{stream}", "-an", "-sn", "-dn",
-                    *user_segment_opts, "-vf", vf, "-f", fmt, "-y", out]
+    vf = ",".join(f for f in (upright, user_filter) if f) or "null"
+    enc = ["-c:v", encoder] if encoder else []
+    # the display matrix is applied by `upright` here, as segments (which lose it) will
+    return QUIET + ["-t", f"{seconds:g}", "-noautorotate", "-i", src, "-map", f"0:{stream}", "-an", "-sn",
+                    "-dn", *enc, *user_segment_opts, "-vf", vf, "-f", fmt, "-y", out]
 
 
 @dataclass(frozen=True)
@@ -196,6 +225,7 @@ def final_args(
     out: str,
     video_tags: Sequence[tuple[str, str]] = (),
     field_order: str | None = None,
+    rotation: float = 0.0,
 ) -> list[str]:
     """Mux the joined video with everything else the user's command would produce.
 
@@ -219,5 +249,7 @@ def final_args(
         args += [f"-c:{k}", "copy"]
     if field_order:  # the intermediate container may not carry it; ffmpeg applies it to a copy
         args += [f"-field_order:{video_out}", field_order]
+    if rotation:  # a display matrix the single pass keeps (-noautorotate into MP4/MOV)
+        args += [f"-metadata:s:{video_out}", f"rotate={rotation % 360:g}"]
     args += ["-y", out]
     return args

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum, auto
 from functools import cache
 
+from . import filtergraph
 from .errors import ToolError, UsageError
 
 
@@ -26,6 +27,7 @@ class Route(Enum):
     SEGMENT = auto()  # only the per-segment video encode
     FINAL = auto()  # only the final mux
     BOTH = auto()
+    INPUT = auto()  # an input option (before -i in a single pass)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,13 @@ REFUSED = {
     "itsoffset": "-itsoffset is an input option; it is not supported",
     "progress": "-progress is set by yaffmpegp",
 }
+RETIMING_OPTIONS = {
+    "r": "-r converts the frame rate over the whole stream (ffmpeg drops and repeats frames by a "
+         "running count), which yaffmpegp cannot yet split exactly; convert the rate in a pass of its own",
+    "fpsmax": "-fpsmax converts the frame rate over the whole stream, which yaffmpegp cannot yet split exactly",
+}
+# Input options people give among the output options; they go before -i.
+INPUT_OPTIONS = {"autorotate"}
 # Set by yaffmpegp for every command it runs; a user's copy is dropped.
 OURS = {"y", "n", "nostdin", "stdin", "hide_banner", "v", "loglevel", "stats", "nostats", "report"}
 # Tool options that belong to the output file, not to a stream.
@@ -202,6 +211,10 @@ def route(opt: Opt, table: OptionTable) -> Route | None:
         raise UsageError(REFUSED[base])
     if base in OURS:
         return None
+    if base in INPUT_OPTIONS:
+        return Route.INPUT
+    if base in RETIMING_OPTIONS and opt.stream_type in (None, "v"):
+        raise UsageError(RETIMING_OPTIONS[base])
     if base == "c" or base == "codec":
         if opt.stream_type == "v":
             return Route.SEGMENT
@@ -231,11 +244,30 @@ class RoutedOptions:
     final: tuple[str, ...]  # without -map: the final mux writes maps from ffmpeg's own mapping
     video_filter: str | None
     all: tuple[Opt, ...]
+    input: tuple[str, ...] = ()  # input options, for before -i
 
     @property
     def user_argv(self) -> list[str]:
-        """The user's options as given, less those yaffmpegp sets itself."""
-        return [a for opt in self.all if opt.name not in OURS for a in opt.argv]
+        """The user's output options as given, less those yaffmpegp sets itself."""
+        return [a for opt in self.all if opt.name not in OURS and _base(opt.name) not in INPUT_OPTIONS
+                for a in opt.argv]
+
+    @property
+    def autorotate(self) -> bool:
+        """ffmpeg's default: turn the video upright by its display matrix (-noautorotate: don't)."""
+        flags = [opt.name for opt in self.all if _base(opt.name) == "autorotate"]
+        return not flags or flags[-1] == "autorotate"
+
+    @property
+    def video_codec(self) -> str | None:
+        """The video encoder the user named (the last one wins, as in ffmpeg), or None."""
+        named = [opt.value for opt in self.all if opt.name in ("c", "codec", "vcodec")
+                 and (opt.name == "vcodec" or opt.stream_type in (None, "v"))]
+        return named[-1] if named else None
+
+
+def _base(name: str) -> str:
+    return name[2:] if name.startswith("no") and name[2:] in TOOL_FLAGS else name
 
 
 def split_options(argv: Sequence[str], table: OptionTable) -> RoutedOptions:
@@ -243,9 +275,13 @@ def split_options(argv: Sequence[str], table: OptionTable) -> RoutedOptions:
     segment: list[str] = []
     final: list[str] = []
     vfilter: str | None = None
+    inputs: list[str] = []
     for opt in opts:
         where = route(opt, table)
         if where is None:
+            continue
+        if where is Route.INPUT:
+            inputs.extend(opt.argv)
             continue
         is_vfilter = opt.name == "vf" or (opt.name == "filter" and opt.stream_type == "v")
         if is_vfilter:
@@ -257,4 +293,15 @@ def split_options(argv: Sequence[str], table: OptionTable) -> RoutedOptions:
             segment.extend(opt.argv)
         if where in (Route.FINAL, Route.BOTH) and opt.name != "map":
             final.extend(opt.argv)
-    return RoutedOptions(tuple(segment), tuple(final), vfilter, tuple(opts))
+    if vfilter:
+        check_filter(vfilter)
+    return RoutedOptions(tuple(segment), tuple(final), vfilter, tuple(opts), tuple(inputs))
+
+
+def check_filter(chain: str) -> None:
+    """Refuse, before any work, a video filter chain that segments cannot reproduce."""
+    for f in filtergraph.parse(chain):
+        why = filtergraph.unsplittable(f)
+        if why:
+            raise UsageError(f"the filter {f.name!r} cannot be split into segments exactly: {why}; "
+                             "run it in a pass of its own")

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from .errors import (HostError, InputError, NoHostsError, OutputError, ToolError, YaffError,
+from . import filtergraph
+from .errors import (CheckError, HostError, InputError, NoHostsError, OutputError, ToolError, YaffError,
                      first_error)
 from .events import Checked, Events, HostDown, HostUp, Message, Planned, SegmentDone, Tick
 from .ffcmd import segment_args
@@ -67,6 +68,15 @@ def check_paths(s: Settings) -> None:
         raise OutputError(f"{out}: the directory {out.parent} is not writable")
 
 
+def filter_assets(routed: RoutedOptions) -> tuple[tuple[str, Path], ...]:
+    """The files the video filters read (a LUT, subtitles, a font, a logo): each host gets
+    its own copy, and its filters are pointed at it."""
+    if not routed.video_filter:
+        return ()
+    return tuple((name, Path(name).resolve()) for name in filtergraph.named_files(routed.video_filter)
+                 if Path(name).is_file())
+
+
 def partial_path(out: Path) -> Path:
     """Where the output is written until it passed its checks (same directory, same
     extension so ffmpeg picks the same muxer)."""
@@ -91,15 +101,18 @@ async def run(s: Settings, events: Events, make_transports: TransportFactory | N
         raise InputError(f"{s.input}: no video stream")
     workdir = job_dir(s.workdir or Path(tempfile.gettempdir()), job_key(s))
     partial = partial_path(s.output)
-    finished = False
+    finished = suspect = False
     try:
         result = await _run_in(s, events, media, routed, workdir, partial, make_transports)
         os.replace(partial, s.output)
         finished = True
         return result
+    except CheckError:
+        suspect = True  # segments that joined into a wrong output must not be resumed from
+        raise
     finally:
         partial.unlink(missing_ok=True)
-        done = len(Journal.load(workdir).done)
+        done = 0 if suspect else len(Journal.load(workdir).done)
         if s.keep_workdir:
             events.emit(Message(f"work files kept in {workdir}"))
         elif not finished and done:
@@ -184,11 +197,12 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                                         tuple(t.label for t in usable)))
                     threads = threads_per_worker(s, sum(isinstance(t, LocalTransport) for t in usable))
 
-                    def build(seg: Segment, src: str, out: str) -> list[str]:
-                        return segment_args(src, out, seg.trim, routed.segment, routed.video_filter, pre.fmt,
-                                            threads)
+                    def build(seg: Segment, src: str, out: str, files: dict[str, str]) -> list[str]:
+                        vf = filtergraph.with_files(routed.video_filter, files) if files else routed.video_filter
+                        return segment_args(src, out, seg.trim, routed.segment, vf, pre.fmt,
+                                            threads, encoder=pre.encoder, upright=pre.upright)
 
-                    ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe)
+                    ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe, filter_assets(routed))
                     for t in usable:
                         tg.create_task(HostPipeline(t, work, build, ps, events, requirements).run())
 
@@ -283,6 +297,7 @@ def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Pl
         video_tags=tuple((k, v) for k, v in vstream.tags.items() if k.lower() != "encoder"),
         expected_streams=pre.streams,
         field_order=pre.field_order,
+        rotation=pre.rotation,
     )
 
 
@@ -315,7 +330,8 @@ async def _open_hosts(transports: list[Transport], req: HostRequirements, events
 async def _single_pass(s: Settings, events: Events, routed: RoutedOptions, partial: Path) -> JobResult:
     """The video is copied: there is nothing to encode in parallel, so run ffmpeg as asked."""
     events.emit(Message("the video is copied, not encoded: running a single ffmpeg"))
-    args = ["-nostdin", "-hide_banner", "-v", "error", "-i", str(s.input), *routed.user_argv, "-y", str(partial)]
+    args = ["-nostdin", "-hide_banner", "-v", "error", *routed.input, "-i", str(s.input), *routed.user_argv,
+            "-y", str(partial)]
     code, _, err = await run_tool([s.ffmpeg, *args])
     if code != 0:
         raise YaffError(f"ffmpeg failed: {first_error_line(err)}", argv=args, returncode=code, stderr=err)

@@ -19,17 +19,33 @@ from fractions import Fraction
 from pathlib import Path
 
 from .children import die_with_parent
-from .errors import JoinError
+from .errors import CheckError, JoinError
 from .events import Events, Joined
 from .ffcmd import Mapping, concat_list, final_args
-from .probe import count_frames, first_error_line, probe_media
+from .probe import Stream, count_frames, first_error_line, probe_media
 from .segment import Segment
 
 
 @dataclass(frozen=True)
 class StreamShape:
+    """What the final checks compare of each output stream with the single pass's."""
+
     codec_type: str
     codec_name: str
+    width: int | None = None  # video only, like height and rotation
+    height: int | None = None
+    rotation: float = 0.0
+
+    @classmethod
+    def of(cls, s: Stream) -> StreamShape:
+        if s.codec_type != "video":
+            return cls(s.codec_type, s.codec_name)
+        return cls(s.codec_type, s.codec_name, s.width, s.height, s.rotation)
+
+    def __str__(self) -> str:
+        size = f" {self.width}x{self.height}" if self.width else ""
+        turned = f" rotated {self.rotation:g}" if self.rotation else ""
+        return f"{self.codec_type}:{self.codec_name}{size}{turned}"
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,7 @@ class FinalMux:
     video_tags: tuple[tuple[str, str], ...]  # the source video stream's tags
     expected_streams: tuple[StreamShape, ...]  # what the single-pass preflight wrote
     field_order: str | None = None
+    rotation: float = 0.0  # the display matrix the single pass writes
 
 
 #: waits until segment k is encoded and verified; returns its local file
@@ -62,7 +79,8 @@ async def join(durations: Sequence[Fraction], ready: SegmentReady, work: Path, m
     listing.write_text(concat_list([(str(p), d if k + 1 < len(pipes) else None)
                                     for k, (p, d) in enumerate(zip(pipes, durations))]))
     args = final_args(str(mux.source), str(listing), mux.offset, mux.mapping, mux.video_out,
-                      mux.user_final_opts, mux.copy_outputs, str(out), mux.video_tags, mux.field_order)
+                      mux.user_final_opts, mux.copy_outputs, str(out), mux.video_tags, mux.field_order,
+                      mux.rotation)
     log = work / "join.log"
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,
@@ -120,13 +138,13 @@ def _copy_into(src: Path, fd: int) -> None:
 async def check(out: Path, segments: Sequence[Segment], mux: FinalMux, ffprobe: str = "ffprobe") -> list[str]:
     """Checks the output must pass; returns what was checked, raises JoinError otherwise."""
     info, frames = await asyncio.gather(probe_media(out, ffprobe), count_frames(out, str(mux.video_out), ffprobe))
-    shapes = tuple(StreamShape(s.codec_type, s.codec_name) for s in info.streams)
+    shapes = tuple(StreamShape.of(s) for s in info.streams)
     if shapes != mux.expected_streams:
-        raise JoinError("the output's streams differ from what ffmpeg would write: "
+        raise CheckError("the output's streams differ from what ffmpeg would write: "
                         f"{_shape(shapes)} instead of {_shape(mux.expected_streams)}")
     want = sum(s.expected for s in segments)
     if frames != want:
-        raise JoinError(f"the output holds {frames} video frames, {want} expected")
+        raise CheckError(f"the output holds {frames} video frames, {want} expected")
     duration = sum((s.duration for s in segments), Fraction(0))
     return [f"{len(shapes)} streams as ffmpeg would write them ({_shape(shapes)})",
             f"{frames} video frames, as planned, from {len(segments)} segments",
@@ -134,5 +152,5 @@ async def check(out: Path, segments: Sequence[Segment], mux: FinalMux, ffprobe: 
 
 
 def _shape(shapes: Sequence[StreamShape]) -> str:
-    return ", ".join(f"{s.codec_type}:{s.codec_name}" for s in shapes)
+    return ", ".join(map(str, shapes))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 
 import tenacity
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import EncodeError, HostError, VerifyError, YaffError, first_error
+from .errors import EncodeError, HostError, JobError, VerifyError, YaffError, first_error
 from .events import (AttemptFailed, EncodeProgress, Events, HostDown, HostUp, Message, SegmentDone, Stage,
                      Transferred, Uploaded)
 from .probe import count_frames, first_error_line
@@ -25,8 +26,9 @@ from .segment import Segment
 from .transport import HostRequirements, Transport
 from .watchdog import Watchdog
 
-#: builds the encode arguments for a segment: (segment, input path on host, output path on host)
-ArgsBuilder = Callable[[Segment, str, str], list[str]]
+#: builds the encode arguments for a segment: (segment, input path on host, output path on
+#: host, {file a filter reads: its path on the host})
+ArgsBuilder = Callable[[Segment, str, str, dict[str, str]], list[str]]
 
 _END = None  # queue sentinel
 
@@ -43,6 +45,7 @@ class PipelineSettings:
     stale_timeout: float
     results: Path  # local dir for verified encoded segments
     ffprobe: str = "ffprobe"
+    assets: tuple[tuple[str, Path], ...] = ()  # files the filters read: (name in the filter, local file)
 
 
 class _StopWhen(tenacity.stop.stop_base):
@@ -99,6 +102,7 @@ class HostPipeline:
         self._to_encode: asyncio.Queue[Segment | None] = asyncio.Queue()
         self._to_get: asyncio.Queue[tuple[Segment, float] | None] = asyncio.Queue()
         self._encoders_left = self.t.slots
+        self._files = await self._send_assets()
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._sender())
@@ -107,6 +111,20 @@ class HostPipeline:
                 tg.create_task(self._downloader())
         except BaseExceptionGroup as group:
             raise first_error(group) from None
+
+    async def _send_assets(self) -> dict[str, str]:
+        """Put the files the filters read into the host's work dir (on every connect: a host
+        that comes back has a new one); {name in the filter: path on the host}."""
+        paths = {}
+        for n, (name, local) in enumerate(self.s.assets):
+            remote = f"asset-{n}-{re.sub(r'[^A-Za-z0-9._-]', '_', local.name)}"
+            try:
+                await self.t.put(local, remote)
+            except YaffError as exc:
+                raise HostError(f"cannot send {local.name}, which the filters read: {exc.message}",
+                                host=self.t.label, retryable=exc.retryable) from exc
+            paths[name] = self.t.path(remote)
+        return paths
 
     async def _reconnect(self) -> bool:
         """Try the host again with backoff until it answers or the run no longer needs it."""
@@ -140,11 +158,13 @@ class HostPipeline:
         if isinstance(error, HostError):
             raise error
         self._held.pop(seg.index, None)
+        if isinstance(self.work.failure, JobError):
+            raise self.work.failure  # the run is over; this attempt was one of its casualties
         retry = await self.work.failed(seg, error, self.t.label)
         self.events.emit(AttemptFailed(self.t.label, seg.index, self.work.attempts[seg.index],
                                        str(error), retry, error.details()))
         if not retry:
-            raise error
+            raise self.work.failure if isinstance(self.work.failure, JobError) else error
         self._in_a_row += 1
         if self._in_a_row >= MAX_IN_A_ROW:
             raise HostError(f"{self._in_a_row} attempts failed in a row: taken out of the run",
@@ -213,7 +233,7 @@ class HostPipeline:
             self.events.emit(EncodeProgress(self.t.label, seg.index, p.frame, p.fps))
 
         parser = ProgressParser(on_progress)
-        args = self.build(seg, self.t.path(seg.input_name), self.t.path(seg.output_name))
+        args = self.build(seg, self.t.path(seg.input_name), self.t.path(seg.output_name), self._files)
         started = time.monotonic()
         try:
             await self._run_watched(args, dog, parser, seg)

@@ -13,10 +13,10 @@ from fractions import Fraction
 from pathlib import Path
 
 from .errors import OptionsError, UsageError
-from .ffcmd import Mapping, parse_mapping, preflight_args, segment_preflight_args
+from .ffcmd import PREFLIGHT_SECONDS, QUIET, Mapping, autorotate_filter, parse_mapping, preflight_args, segment_preflight_args
 from .ffopts import RoutedOptions
 from .join import StreamShape
-from .probe import MediaInfo, first_error_line, probe_media, run_tool
+from .probe import MediaInfo, count_frames, first_error_line, probe_media, run_tool
 
 # Intermediate containers, best first: NUT keeps exact time bases; Matroska takes the rest.
 INTERMEDIATES = (("nut", "nut"), ("matroska", "mkv"))
@@ -33,6 +33,8 @@ class Preflight:
     fmt: str  # intermediate container for encoded segments
     rate: Fraction  # output frames per input frame of the encoded video
     field_order: str | None = None  # what a single pass records for the video (NUT keeps none)
+    upright: str | None = None  # filters that apply the source's display matrix (autorotate)
+    rotation: float = 0.0  # the display matrix a single pass writes (-noautorotate into MP4)
 
     @property
     def ext(self) -> str:
@@ -41,11 +43,14 @@ class Preflight:
 
 async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, workdir: Path,
                         ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe") -> Preflight:
-    # Both runs at once: the segment run guesses ffmpeg's video choice (checked after).
+    # Both runs at once when the user named the video encoder: the segment run guesses
+    # ffmpeg's video choice (checked after). Otherwise the segment run needs the encoder
+    # ffmpeg picks for the output, which the single-pass sample tells.
     guess = media.video_streams[0].index
+    named = routed.video_codec is not None
     single, segment = await asyncio.gather(
         _single_pass_sample(media, routed, output, workdir, ffmpeg, ffprobe),
-        _intermediate(media, guess, routed, workdir, ffmpeg, ffprobe),
+        _intermediate(media, guess, routed, workdir, ffmpeg, ffprobe) if named else _nothing(),
         return_exceptions=True,
     )
     if isinstance(single, BaseException):
@@ -61,22 +66,39 @@ async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, w
         field_order = None
     if main.encoder is None:
         return Preflight(mapping, main.input_index, main.output_index, None, (), streams, "nut", Fraction(1))
-    if main.input_index != guess:
-        segment = await _intermediate(media, main.input_index, routed, workdir, ffmpeg, ffprobe)
-    elif isinstance(segment, BaseException):
+    upright = autorotate_filter(media.stream(main.input_index).rotation) if routed.autorotate else None
+    if main.input_index != guess or not named:
+        segment = await _intermediate(media, main.input_index, routed, workdir, ffmpeg, ffprobe,
+                                      encoder=main.encoder, upright=upright)
+    if isinstance(segment, BaseException):
         raise segment
     fmt, rate = segment
     others = tuple(m.output_index for m in mapping
                    if m.output_index != main.output_index and _is_video(media, m.input_index))
+    rotation = next((s.rotation for s in out_streams if s.index == main.output_index), 0.0)
     return Preflight(mapping, main.input_index, main.output_index, main.encoder, others, streams, fmt, rate,
-                     field_order)
+                     field_order, upright, rotation)
+
+
+async def _sample_frames(media: MediaInfo, stream: int, ffmpeg: str) -> int:
+    """Frames the segment preflight's sample of the source holds, decoded as it decodes them."""
+    args = QUIET + ["-t", f"{PREFLIGHT_SECONDS:g}", "-noautorotate", "-i", str(media.path),
+                    "-map", f"0:{stream}", "-f", "framecrc", "-"]
+    code, out, err = await run_tool([ffmpeg, *args])
+    if code != 0:
+        raise OptionsError(f"cannot decode the start of the video: {first_error_line(err)}", stderr=err)
+    return sum(1 for line in out.splitlines() if line and not line.startswith("#"))
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _single_pass_sample(media: MediaInfo, routed: RoutedOptions, output: Path, workdir: Path,
                               ffmpeg: str, ffprobe: str) -> tuple[tuple[Mapping, ...], tuple[StreamShape, ...], tuple]:
     """The user's whole command on the first second: (mapping, output shapes, output streams)."""
     sample = workdir / f"preflight{output.suffix}"
-    args = preflight_args(str(media.path), routed.user_argv, str(sample))
+    args = preflight_args(str(media.path), routed.user_argv, str(sample), input_opts=routed.input)
     code, _, err = await run_tool([ffmpeg, *args])
     if code != 0:
         raise OptionsError(f"ffmpeg rejected the options: {first_error_line(err)}",
@@ -86,7 +108,7 @@ async def _single_pass_sample(media: MediaInfo, routed: RoutedOptions, output: P
         raise OptionsError("ffmpeg would write no stream with these options", stderr=err)
     out_info = await probe_media(sample, ffprobe)
     sample.unlink(missing_ok=True)
-    return mapping, tuple(StreamShape(s.codec_type, s.codec_name) for s in out_info.streams), out_info.streams
+    return mapping, tuple(StreamShape.of(s) for s in out_info.streams), out_info.streams
 
 
 def _is_video(media: MediaInfo, index: int) -> bool:
@@ -94,19 +116,32 @@ def _is_video(media: MediaInfo, index: int) -> bool:
 
 
 async def _intermediate(media: MediaInfo, stream: int, routed: RoutedOptions, workdir: Path,
-                        ffmpeg: str, ffprobe: str) -> tuple[str, Fraction]:
+                        ffmpeg: str, ffprobe: str, *, encoder: str | None = None,
+                        upright: str | None = None) -> tuple[str, Fraction]:
+    """The intermediate container that takes the encoded video, and how many frames the
+    user's filters make of each source frame (counted on the sample: 2 for a deinterlacer
+    that outputs fields). A factor that is not a whole number cannot be split exactly: a
+    segment's share would depend on where it starts."""
     last_err = ""
-    for fmt, ext in INTERMEDIATES:
-        out = workdir / f"preflight-segment-{stream}.{ext}"
-        args = segment_preflight_args(str(media.path), stream, routed.segment, routed.video_filter, fmt, str(out))
-        code, _, err = await run_tool([ffmpeg, *args])
-        if code == 0:
-            info = await probe_media(out, ffprobe)
+    frames_in = asyncio.create_task(_sample_frames(media, stream, ffmpeg))
+    try:
+        for fmt, ext in INTERMEDIATES:
+            out = workdir / f"preflight-segment-{stream}.{ext}"
+            args = segment_preflight_args(str(media.path), stream, routed.segment, routed.video_filter, fmt,
+                                          str(out), encoder=encoder, upright=upright)
+            code, _, err = await run_tool([ffmpeg, *args])
+            if code == 0:
+                frames_out = await count_frames(out, ffprobe=ffprobe)
+                out.unlink(missing_ok=True)
+                n_in = await frames_in
+                rate = Fraction(frames_out, n_in) if n_in else Fraction(1)
+                if rate.denominator != 1:
+                    raise UsageError(f"the video filters make {frames_out} frames of {n_in} source frames: "
+                                     "only filters that keep the frame count or multiply it (a deinterlacer "
+                                     "that outputs fields) can be split exactly; run them in a pass of their own")
+                return fmt, rate
+            last_err = err
             out.unlink(missing_ok=True)
-            src_rate = media.stream(stream).frame_rate
-            out_rate = info.video_streams[0].frame_rate if info.video_streams else None
-            rate = (out_rate / src_rate).limit_denominator(100) if out_rate and src_rate else Fraction(1)
-            return fmt, rate
-        last_err = err
-        out.unlink(missing_ok=True)
+    finally:
+        frames_in.cancel()
     raise OptionsError(f"the video options fail on a segment: {first_error_line(last_err)}", stderr=last_err)

@@ -23,6 +23,7 @@ class Stream:
     width: int | None = None
     height: int | None = None
     field_order: str | None = None
+    rotation: float = 0.0  # degrees, as ffprobe reports the display matrix (counter-clockwise)
     tags: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
@@ -125,6 +126,14 @@ def first_error_line(stderr: str) -> str:
     return lines[-1] if lines else "no message"
 
 
+def _rotation(stream: dict) -> float:
+    for side in stream.get("side_data_list", []) or []:
+        value = _float(side.get("rotation"))
+        if value is not None:
+            return value
+    return 0.0
+
+
 def parse_media(path: Path, data: dict) -> MediaInfo:
     streams = []
     for s in data.get("streams", []):
@@ -139,6 +148,7 @@ def parse_media(path: Path, data: dict) -> MediaInfo:
             width=s.get("width"),
             height=s.get("height"),
             field_order=s.get("field_order"),
+            rotation=_rotation(s),
             tags=dict(s.get("tags", {})),
         ))
     fmt = data.get("format", {})

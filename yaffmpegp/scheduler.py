@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 import tenacity
 
-from .errors import NoHostsError, YaffError
+from .errors import EncodeError, JobError, NoHostsError, YaffError
 from .segment import Segment
 
 STRAGGLER_LOOK = 1.0  # seconds between looks for a straggler while hosts finish
@@ -50,6 +50,7 @@ class WorkQueue:
         self.duplicated: set[tuple[int, str]] = set()  # (segment, host) second attempts
         self._working: dict[int, dict[str, float]] = {}  # segment -> host -> fraction encoded
         self._by_index: dict[int, Segment] = {s.index: s for s in self._waiting}
+        self._seen: dict[tuple[int, str], list[str]] = {}  # (segment, failure signature) -> hosts
 
     @property
     def finished(self) -> bool:
@@ -184,6 +185,10 @@ class WorkQueue:
         """Record a failed attempt. True: queued again (or another host still works on it);
         False: the caller must raise."""
         self.released(seg.index, host)
+        if self._same_everywhere(seg, error, host):
+            async with self._changed:
+                self._changed.notify_all()
+            return False
         if self._working.get(seg.index) and error.retryable:
             return True  # the other attempt may still make it
         if not error.retryable or self.attempts[seg.index] > self._retries:
@@ -193,6 +198,23 @@ class WorkQueue:
             self._not_before[seg.index] = time.monotonic() + backoff(self.attempts[seg.index])
             self._waiting.appendleft(seg)
             self._changed.notify_all()
+        return True
+
+    def _same_everywhere(self, seg: Segment, error: YaffError, host: str) -> bool:
+        """A deterministic failure seen on two hosts (or twice on the only host) is the job's:
+        the run ends with JobError rather than taking every host out in turn."""
+        sig = error.signature if isinstance(error, EncodeError) else None
+        if sig is None:
+            return False
+        hosts = self._seen.setdefault((seg.index, sig), [])
+        hosts.append(host)
+        others = sorted(set(hosts))
+        if len(others) < 2 and not (len(hosts) >= 2 and len(self._members) <= 1):
+            return False
+        where = f"on {others[0]} and {others[1]}" if len(others) > 1 else f"{len(hosts)} times on {others[0]}"
+        self.failure = JobError(f"{sig} ({where}): the options or filters cause it, not the hosts",
+                                segment=seg.index, argv=error.argv, returncode=error.returncode)
+        self.failure.stderr_tail = error.stderr_tail
         return True
 
     async def give_back(self, seg: Segment, host: str) -> None:

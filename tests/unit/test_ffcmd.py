@@ -1,6 +1,8 @@
 from fractions import Fraction
 
-from yaffmpegp.ffcmd import (Mapping, Trim, concat_list, final_args, head_args, parse_mapping,
+import pytest
+
+from yaffmpegp.ffcmd import (Mapping, Trim, autorotate_filter, concat_list, final_args, head_args, parse_mapping,
                              segment_args, split_args)
 
 
@@ -69,3 +71,23 @@ def test_final_args_rebuild_maps_and_copy_the_joined_video() -> None:
                     "-map", "0:2", "-map", "1:0", "-map", "0:3", "-metadata:s:1", "language=eng",
                     "-c:a", "aac", "-metadata", "title=x", "-c:1", "copy", "-field_order:1", "tb",
                     "-y", "out.mkv"]
+
+
+@pytest.mark.parametrize("rotation,filters", [(90, "transpose=cclock"), (-90, "transpose=clock"),
+                                              (-180, "hflip,vflip"), (180, "hflip,vflip"),
+                                              (45, "rotate=315.000000*PI/180"), (0, None), (0.4, None)])
+def test_autorotate_filter_as_ffmpeg_chooses_it(rotation, filters) -> None:
+    assert autorotate_filter(rotation) == filters
+
+
+def test_segment_args_name_the_single_pass_encoder_and_turn_the_video_upright_first() -> None:
+    args = segment_args("i", "o", Trim(5, 90), ["-crf", "20"], "scale=320:-2", "nut",
+                        encoder="libx264", upright="transpose=clock")
+    assert args[args.index("-c:v"):args.index("-vf") + 2] == [
+        "-c:v", "libx264", "-crf", "20", "-vf", "transpose=clock,trim=start_pts=5:end_pts=90,scale=320:-2"]
+
+
+def test_final_args_keep_a_display_matrix_the_single_pass_keeps() -> None:
+    args = final_args("s.mp4", "l", 0, [Mapping(0, 0, "libx264")], 0, [], [0], "o.mp4", rotation=-90)
+    assert args[args.index("-metadata:s:0") + 1] == "rotate=270"
+    assert "-metadata:s:0" not in final_args("s.mp4", "l", 0, [Mapping(0, 0, "libx264")], 0, [], [0], "o.mp4")

@@ -38,3 +38,26 @@ def test_last_video_filter_wins(table) -> None:
 def test_refused(argv, table) -> None:
     with pytest.raises(UsageError):
         split_options(argv, table)
+
+
+def test_noautorotate_is_an_input_option(table) -> None:
+    r = split_options(["-c:v", "libx264", "-noautorotate", "-c:a", "copy"], table)
+    assert r.input == ("-noautorotate",) and not r.autorotate
+    assert r.user_argv == ["-c:v", "libx264", "-c:a", "copy"]
+    assert "-noautorotate" not in r.segment + r.final
+    assert split_options(["-c:v", "libx264"], table).autorotate
+
+
+@pytest.mark.parametrize("argv,codec", [(["-c:v", "libx265"], "libx265"), (["-vcodec", "ffv1"], "ffv1"),
+                                        (["-c", "copy", "-c:v", "libx264"], "libx264"),
+                                        (["-c:a", "aac"], None), ([], None)])
+def test_video_codec_the_user_named(argv, codec, table) -> None:
+    assert split_options(argv, table).video_codec == codec
+
+
+@pytest.mark.parametrize("argv,words", [(["-r", "30"], "-r converts"), (["-r:v", "10"], "-r converts"),
+                                        (["-vf", "scale=320:-2,setpts=0.5*PTS"], "'setpts'"),
+                                        (["-vf", "select='not(mod(n\\,7))'"], "'select'")])
+def test_retiming_refused_before_any_work(argv, words, table) -> None:
+    with pytest.raises(UsageError, match=words):
+        split_options(argv, table)
