@@ -120,10 +120,21 @@ def autorotate_filter(rotation: float) -> str | None:
     return None
 
 
-def video_filter(trim: Trim, user_filter: str | None, upright: str | None = None) -> str:
+def ticks(seconds: Fraction, time_base: Fraction) -> int:
+    """`seconds` in ticks of `time_base`, rounded as ffmpeg rescales (half away from zero)."""
+    exact = seconds / time_base
+    return int(math.copysign(math.floor(abs(exact) + Fraction(1, 2)), exact))
+
+
+def video_filter(trim: Trim, user_filter: str | None, upright: str | None = None, shift: int = 0) -> str:
     """`upright` (the autorotation), then the trim to the segment's own frames, then the
-    user's filters: the order ffmpeg uses for its own input trims."""
-    return ",".join(f for f in (upright, trim.filter(), user_filter) if f)
+    user's filters: the order ffmpeg uses for its own input trims. Segments keep the
+    source's timestamps; `shift` moves them to the single pass's timeline first, so filters
+    that look at the time (fade=st=, enable=, drawtext's %{pts}) see what they would see there."""
+    timeline = f"setpts=PTS-{shift}" if shift > 0 else f"setpts=PTS+{-shift}" if shift < 0 else None
+    if not user_filter:
+        timeline = None
+    return ",".join(f for f in (upright, trim.filter(), timeline, user_filter) if f)
 
 
 def segment_args(
@@ -137,6 +148,7 @@ def segment_args(
     *,
     encoder: str | None = None,
     upright: str | None = None,
+    shift: int = 0,
     progress: bool = True,
 ) -> list[str]:
     """Encode one segment: its video only, the context frames trimmed away before the user's
@@ -151,7 +163,7 @@ def segment_args(
     if encoder:
         args += ["-c:v", encoder]
     args += list(user_segment_opts)
-    args += ["-vf", video_filter(trim, user_filter, upright), "-f", fmt, "-y", out]
+    args += ["-vf", video_filter(trim, user_filter, upright, shift), "-f", fmt, "-y", out]
     return args
 
 

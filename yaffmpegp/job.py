@@ -197,10 +197,14 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                                         tuple(t.label for t in usable)))
                     threads = threads_per_worker(s, sum(isinstance(t, LocalTransport) for t in usable))
 
+                    vstream = media.stream(pre.video_in)
+                    origin = timeline_origin(media, pre)
+
                     def build(seg: Segment, src: str, out: str, files: dict[str, str]) -> list[str]:
                         vf = filtergraph.with_files(routed.video_filter, files) if files else routed.video_filter
-                        return segment_args(src, out, seg.trim, routed.segment, vf, pre.fmt,
-                                            threads, encoder=pre.encoder, upright=pre.upright)
+                        return segment_args(src, out, seg.trim, routed.segment, vf, pre.fmt, threads,
+                                            encoder=pre.encoder, upright=pre.upright,
+                                            shift=seg.timeline_shift(origin, vstream.time_base))
 
                     ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe, filter_assets(routed))
                     for t in usable:
@@ -210,7 +214,6 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         await work.wait_done(k)
                         return results / segments[k].output_name
 
-                    vstream = media.stream(pre.video_in)
                     mux = _final_mux(media, pre, routed, plan, vstream)
                     durations = [(b.pts - a.pts) * vstream.time_base for a, b in zip(plan.cuts, plan.cuts[1:])]
                     tg.create_task(join(durations + [Fraction(0)], ready, results, mux, partial, events, s.ffmpeg))
@@ -275,6 +278,15 @@ async def _feed(s: Settings, media: MediaInfo, stream: int, workdir: Path, prefl
     await work.close()
 
 
+def timeline_origin(media: MediaInfo, pre: Preflight) -> Fraction:
+    """Where a single pass starts its timeline: the earliest start of the streams it reads
+    (seen on MPEG-TS: with the audio mapped, its earlier start counts; with -an, not)."""
+    starts = [media.stream(m.input_index).start_time for m in pre.mapping]
+    known = [t for t in starts if t is not None]
+    seconds = min(known) if known else media.start_time
+    return Fraction(seconds).limit_denominator(10**6)  # ffprobe prints microseconds
+
+
 def on_grid(seconds: Fraction, rate: Fraction | None) -> Fraction:
     """A time snapped to the encoder's frame grid (1/rate), as a single ffmpeg pass puts the
     first frame: 0.023 s at 25 fps becomes 0.040 s."""
@@ -284,7 +296,7 @@ def on_grid(seconds: Fraction, rate: Fraction | None) -> Fraction:
 
 
 def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan, vstream: Stream) -> FinalMux:
-    first = plan.cuts[0].pts * vstream.time_base - Fraction(media.start_time)
+    first = plan.cuts[0].pts * vstream.time_base - timeline_origin(media, pre)
     offset = on_grid(first, vstream.frame_rate * pre.rate if vstream.frame_rate else None)
     return FinalMux(
         source=media.path,

@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
-from .ffcmd import Trim
+from .ffcmd import Trim, ticks
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,13 @@ class Segment:
     trim: Trim
     unit: Path
     ext: str  # extension of the encoded segment's container ("nut", "mkv")
+    shift: int = 0  # unit timestamp - source timestamp of the same frame, in unit ticks
+    time_base: Fraction = Fraction(1)  # the unit's
+
+    def timeline_shift(self, origin: Fraction, source_tb: Fraction) -> int:
+        """Unit ticks to take off so the filters see a single pass's timestamps: that pass
+        starts its timeline at `origin` (seconds), rounded to the source's time base."""
+        return self.shift + ticks(ticks(origin, source_tb) * source_tb, self.time_base)
 
     @property
     def name(self) -> str:

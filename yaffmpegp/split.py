@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .children import die_with_parent
 from .errors import SplitError
-from .ffcmd import Trim, concat_copy_args, concat_list, head_args, split_args
+from .ffcmd import Trim, concat_copy_args, concat_list, head_args, split_args, ticks
 from .plan import Plan
 from .probe import Packet, first_error_line, probe_packets, probe_value, run_tool
 from .segment import Segment
@@ -68,7 +68,8 @@ async def split(
 
     The segment muxer closes a piece before it opens the next, so piece i is complete once
     piece i+1 exists (or the muxer has exited); a unit with context also needs the next
-    piece complete.
+    piece complete. Each segment knows how far its unit's timestamps are from the
+    source's (`Segment.shift`).
     """
     pieces_dir = workdir / "pieces"
     pieces_dir.mkdir()
@@ -85,6 +86,7 @@ async def split(
                                                     preexec_fn=die_with_parent)
     try:
         first_frame = 0
+        unit_tb: Fraction | None = None  # the same for every unit of one split: probed once
         for i in range(plan.segments):
             ready = i + (2 if plan.head_packets(i) else 1)  # the piece whose existence says "done"
             while proc.returncode is None and not (ready < plan.segments and pieces[ready].exists()):
@@ -96,8 +98,8 @@ async def split(
                                  argv=[ffmpeg, *args], returncode=proc.returncode, stderr=text)
             if not pieces[i].exists():
                 raise SplitError(f"the segment muxer wrote {i} pieces, {plan.segments} were planned")
-            seg = await _make_unit(i, pieces[i], pieces, plan, source_tb, units_dir, fmt, ext,
-                                   first_frame, ffmpeg, ffprobe)
+            seg, unit_tb = await _make_unit(i, pieces[i], pieces, plan, source_tb, units_dir, fmt, ext,
+                                            first_frame, unit_tb, ffmpeg, ffprobe)
             first_frame += seg.frames
             if i > 0:
                 pieces[i - 1].unlink(missing_ok=True)  # its head is taken; free the disk early
@@ -110,11 +112,11 @@ async def split(
 
 
 async def _make_unit(i: int, piece: Path, pieces: list[Path], plan: Plan, source_tb: Fraction,
-                     units_dir: Path, fmt: str, ext: str, first_frame: int, ffmpeg: str,
-                     ffprobe: str) -> Segment:
+                     units_dir: Path, fmt: str, ext: str, first_frame: int,
+                     unit_tb: Fraction | None, ffmpeg: str, ffprobe: str) -> tuple[Segment, Fraction]:
     """Unit i: piece i, with the next keyframe and its leading pictures appended when the
     next cut needs them; checked against the plan. Encoded as-is (rate 1, NUT) until
-    `Segment.encoded_as` says otherwise."""
+    `Segment.encoded_as` says otherwise. Returns it with the units' time base."""
     head_n = plan.head_packets(i)
     unit = units_dir / f"{i:05d}.{ext}"
     if head_n:
@@ -145,11 +147,16 @@ async def _make_unit(i: int, piece: Path, pieces: list[Path], plan: Plan, source
     owned = sum(1 for p in packets if p.pts >= start and (end is None or p.pts < end))
     if owned != plan.frames[i]:
         raise SplitError(f"segment {i} would give {owned} frames, {plan.frames[i]} were planned", segment=i)
+    if unit_tb is None:
+        unit_tb = await _fraction(unit, "stream=time_base", "v:0", ffprobe)
     if i + 1 < plan.segments:
         duration = (plan.cuts[i + 1].pts - plan.cuts[i].pts) * source_tb
     else:
         stamps = sorted(p.pts for p in packets if p.pts >= start)
         step = (stamps[-1] - stamps[-2]) if len(stamps) > 1 else 0
-        duration = Fraction(stamps[-1] - stamps[0] + step) * await _fraction(unit, "stream=time_base", "v:0", ffprobe)
-    return Segment(i, first_frame, owned, owned, duration, Trim(start, end), unit, "nut")
+        duration = Fraction(stamps[-1] - stamps[0] + step) * unit_tb
+    # the cut's keyframe is the unit's first packet: where it sits in the unit's timestamps
+    # and where it sits in the source's
+    shift = packets[0].pts - ticks(plan.cuts[i].pts * source_tb, unit_tb)
+    return Segment(i, first_frame, owned, owned, duration, Trim(start, end), unit, "nut", shift, unit_tb), unit_tb
 

@@ -73,3 +73,16 @@ def test_what_segments_cannot_reproduce_is_refused_before_any_work(opts, words, 
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("yaffmpegp: error:") and words in lines[0], r.stderr
     assert not (tmp_path / "out.mkv").exists() and list(yaff.work.iterdir()) == []
+
+
+@pytest.mark.parametrize("source", ["ts", "h264"])
+@pytest.mark.parametrize("audio", [["-an"], ["-c:a", "copy"]])
+def test_filters_that_look_at_the_time_see_the_single_pass_timeline(source, audio, sources, yaff, tmp_path) -> None:
+    """A fade at 1 s and a hue that turns with the time: segments keep the source's
+    timestamps (MPEG-TS starts near 1.4 s, MP4 with B-frames is shifted by its muxer), and
+    the filters must still see the times a single pass shows them."""
+    opts = ["-vf", "fade=t=in:st=1:d=1,hue=H=t", "-c:v", "ffv1", *audio]
+    single = media.single_pass(sources[source], tmp_path / "single.mkv", opts)
+    r = yaff("--file", sources[source], "-o", tmp_path / "ours.mkv", "--segment-length", "1", *opts)
+    assert r.returncode == 0, r.stderr
+    assert media.frame_hashes(tmp_path / "ours.mkv") == media.frame_hashes(single)
