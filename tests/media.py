@@ -118,3 +118,21 @@ def video_shape(path: Path) -> tuple[int, int, float]:
     s = next(s for s in probe(path)["streams"] if s["codec_type"] == "video")
     rotation = next((float(d["rotation"]) for d in s.get("side_data_list", []) if "rotation" in d), 0.0)
     return s["width"], s["height"], rotation
+
+
+def vfr_phone(path: Path, seconds: float = 5) -> Path:
+    """Variable frame rate as phones record: ~30 fps with irregular gaps (timestamps in a
+    1/90000 time base), B-frames, AAC."""
+    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=30:duration={seconds}",
+               "-f", "lavfi", "-i", f"sine=frequency=800:duration={seconds}",
+               "-vf", "settb=1/90000,setpts='(N/30+0.011*sin(N*1.7))/TB'", "-fps_mode", "passthrough",
+               "-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-video_track_timescale", "90000",
+               "-c:a", "aac", str(path)])
+    return path
+
+
+def video_pts(path: Path) -> list[str]:
+    """The video's presentation timestamps, in its own time base, in display order."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts",
+                          "-of", "csv=p=0", str(path)], check=True, capture_output=True, text=True).stdout
+    return sorted((x.strip(",") for x in out.split()), key=int)

@@ -238,6 +238,7 @@ def final_args(
     video_tags: Sequence[tuple[str, str]] = (),
     field_order: str | None = None,
     rotation: float = 0.0,
+    mux_opts: Sequence[str] = (),
 ) -> list[str]:
     """Mux the joined video with everything else the user's command would produce.
 
@@ -256,6 +257,7 @@ def final_args(
     # (-map_metadata:s would do it, but switches off the automatic copy for every stream.)
     for key, value in video_tags:
         args += [f"-metadata:s:{video_out}", f"{key}={value}"]
+    args += list(mux_opts)
     args += list(user_final_opts)
     for k in copy_outputs:
         args += [f"-c:{k}", "copy"]

@@ -310,6 +310,7 @@ def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Pl
         expected_streams=pre.streams,
         field_order=pre.field_order,
         rotation=pre.rotation,
+        mux_opts=pre.mux_opts,
     )
 
 

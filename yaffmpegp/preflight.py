@@ -16,7 +16,7 @@ from .errors import OptionsError, UsageError
 from .ffcmd import PREFLIGHT_SECONDS, QUIET, Mapping, autorotate_filter, parse_mapping, preflight_args, segment_preflight_args
 from .ffopts import RoutedOptions
 from .join import StreamShape
-from .probe import MediaInfo, count_frames, first_error_line, probe_media, run_tool
+from .probe import MediaInfo, Stream, count_frames, first_error_line, probe_media, run_tool
 
 # Intermediate containers, best first: NUT keeps exact time bases; Matroska takes the rest.
 INTERMEDIATES = (("nut", "nut"), ("matroska", "mkv"))
@@ -35,6 +35,7 @@ class Preflight:
     field_order: str | None = None  # what a single pass records for the video (NUT keeps none)
     upright: str | None = None  # filters that apply the source's display matrix (autorotate)
     rotation: float = 0.0  # the display matrix a single pass writes (-noautorotate into MP4)
+    mux_opts: tuple[str, ...] = ()  # for the final mux, to write the video as a single pass does
 
     @property
     def ext(self) -> str:
@@ -55,7 +56,8 @@ async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, w
     )
     if isinstance(single, BaseException):
         raise single  # the user's own command failing says most
-    mapping, streams, out_streams = single
+    mapping, streams, out_info = single
+    out_streams = out_info.streams
     videos = {s.index for s in media.video_streams}
     vids = [m for m in mapping if m.input_index in videos]
     if not vids:
@@ -75,9 +77,19 @@ async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, w
     fmt, rate = segment
     others = tuple(m.output_index for m in mapping
                    if m.output_index != main.output_index and _is_video(media, m.input_index))
-    rotation = next((s.rotation for s in out_streams if s.index == main.output_index), 0.0)
+    out_video = next((s for s in out_streams if s.index == main.output_index), None)
+    rotation = out_video.rotation if out_video else 0.0
     return Preflight(mapping, main.input_index, main.output_index, main.encoder, others, streams, fmt, rate,
-                     field_order, upright, rotation)
+                     field_order, upright, rotation, _track_timescale(out_info, out_video))
+
+
+def _track_timescale(out_info: MediaInfo, video: Stream | None) -> tuple[str, ...]:
+    """MP4 and MOV take the time base of a copied stream from its input (the joined
+    segments); a single pass picks its own. Ask for that one."""
+    names = set(out_info.format_name.split(","))
+    if video is None or video.time_base.numerator != 1 or not names & {"mov", "mp4"}:
+        return ()
+    return ("-video_track_timescale", str(video.time_base.denominator))
 
 
 async def _sample_frames(media: MediaInfo, stream: int, ffmpeg: str) -> int:
@@ -95,8 +107,8 @@ async def _nothing() -> None:
 
 
 async def _single_pass_sample(media: MediaInfo, routed: RoutedOptions, output: Path, workdir: Path,
-                              ffmpeg: str, ffprobe: str) -> tuple[tuple[Mapping, ...], tuple[StreamShape, ...], tuple]:
-    """The user's whole command on the first second: (mapping, output shapes, output streams)."""
+                              ffmpeg: str, ffprobe: str) -> tuple[tuple[Mapping, ...], tuple[StreamShape, ...], MediaInfo]:
+    """The user's whole command on the first second: (mapping, output shapes, what it wrote)."""
     sample = workdir / f"preflight{output.suffix}"
     args = preflight_args(str(media.path), routed.user_argv, str(sample), input_opts=routed.input)
     code, _, err = await run_tool([ffmpeg, *args])
@@ -108,7 +120,7 @@ async def _single_pass_sample(media: MediaInfo, routed: RoutedOptions, output: P
         raise OptionsError("ffmpeg would write no stream with these options", stderr=err)
     out_info = await probe_media(sample, ffprobe)
     sample.unlink(missing_ok=True)
-    return mapping, tuple(StreamShape.of(s) for s in out_info.streams), out_info.streams
+    return mapping, tuple(StreamShape.of(s) for s in out_info.streams), out_info
 
 
 def _is_video(media: MediaInfo, index: int) -> bool:

@@ -86,3 +86,20 @@ def test_filters_that_look_at_the_time_see_the_single_pass_timeline(source, audi
     r = yaff("--file", sources[source], "-o", tmp_path / "ours.mkv", "--segment-length", "1", *opts)
     assert r.returncode == 0, r.stderr
     assert media.frame_hashes(tmp_path / "ours.mkv") == media.frame_hashes(single)
+
+
+def test_variable_frame_rate_phone_video(yaff, tmp_path) -> None:
+    """Timestamps with irregular gaps, as phones record: the same frames as a single pass,
+    with the same timestamps (Matroska keeps them as they are, MP4 as ffmpeg makes them
+    regular) and the same time base."""
+    src = media.vfr_phone(tmp_path / "vfr.mp4")
+    for ext, opts in ((".mkv", ["-c:v", "ffv1", "-c:a", "copy"]),
+                      (".mp4", ["-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-c:a", "copy"])):
+        single = media.single_pass(src, tmp_path / f"single{ext}", opts)
+        ours = tmp_path / f"ours{ext}"
+        r = yaff("--file", src, "-o", ours, "--segment-length", "1", *opts)
+        assert r.returncode == 0, r.stderr
+        assert media.frame_hashes(ours) == media.frame_hashes(single)
+        assert media.video_pts(ours) == media.video_pts(single)
+        assert [s["time_base"] for s in media.probe(ours)["streams"]] == \
+            [s["time_base"] for s in media.probe(single)["streams"]]
