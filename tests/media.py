@@ -100,19 +100,6 @@ def single_pass(src: Path, out: Path, options: list[str]) -> Path:
     return out
 
 
-def rotated_phone(path: Path, seconds: float = 4, rotation: int = 90) -> Path:
-    """A phone video: H.264 with B-frames and AAC in MP4, recorded sideways (a display
-    matrix that players and ffmpeg apply: `rotate` as the old MP4 tag writes it)."""
-    plain = path.with_name(f"{path.stem}.plain.mp4")
-    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=320x180:rate=30:duration={seconds}",
-               "-f", "lavfi", "-i", f"sine=frequency=600:sample_rate=48000:duration={seconds}",
-               "-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-bf", "2",
-               "-c:a", "aac", "-shortest", str(plain)])
-    _run(FF + ["-i", str(plain), "-c", "copy", "-metadata:s:v:0", f"rotate={rotation}", str(path)])
-    plain.unlink()
-    return path
-
-
 def video_shape(path: Path) -> tuple[int, int, float]:
     """(width, height, rotation) of the first video stream, rotation 0 when there is none."""
     s = next(s for s in probe(path)["streams"] if s["codec_type"] == "video")
@@ -120,19 +107,63 @@ def video_shape(path: Path) -> tuple[int, int, float]:
     return s["width"], s["height"], rotation
 
 
-def vfr_phone(path: Path, seconds: float = 5) -> Path:
-    """Variable frame rate as phones record: ~30 fps with irregular gaps (timestamps in a
-    1/90000 time base), B-frames, AAC."""
-    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=30:duration={seconds}",
-               "-f", "lavfi", "-i", f"sine=frequency=800:duration={seconds}",
-               "-vf", "settb=1/90000,setpts='(N/30+0.011*sin(N*1.7))/TB'", "-fps_mode", "passthrough",
-               "-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-video_track_timescale", "90000",
-               "-c:a", "aac", str(path)])
-    return path
-
 
 def video_pts(path: Path) -> list[str]:
     """The video's presentation timestamps, in its own time base, in display order."""
     out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts",
                           "-of", "csv=p=0", str(path)], check=True, capture_output=True, text=True).stdout
     return sorted((x.strip(",") for x in out.split()), key=int)
+
+
+def phone_rotated(path: Path, seconds: float = 4) -> Path:
+    """A phone video shot upright: H.264 stored as 320x180 (closed GOPs of 30 frames, 30 fps),
+    AAC 48 kHz, and a 90° display matrix in the MP4 (ffprobe: rotation=90), so players and
+    ffmpeg's autorotate show it as 180x320."""
+    flat = path.with_name(f"{path.stem}.flat{path.suffix}")
+    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=320x180:rate=30:duration={seconds}",
+               "-f", "lavfi", "-i", f"sine=frequency=600:sample_rate=48000:duration={seconds}",
+               "-c:v", "libx264", "-preset", "veryfast", "-g", "30", "-keyint_min", "30",
+               "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", "-shortest", str(flat)])
+    # ffmpeg 5.1 has no -display_rotation; its MP4 muxer still turns this tag into the matrix
+    _run(FF + ["-i", str(flat), "-map", "0", "-c", "copy", "-metadata:s:v:0", "rotate=90", str(path)])
+    flat.unlink()
+    return path
+
+
+def phone_vfr(path: Path, seconds: float = 4) -> Path:
+    """Variable frame rate as phones record it: frames dropped here and there (select) and the
+    rest a few milliseconds off the 30 fps grid (setpts with jitter), H.264 + AAC 48 kHz in MP4
+    written with -fps_mode passthrough and a 90 kHz time base, so no frame is duplicated."""
+    vf = ("select='not(eq(mod(n\\,10)\\,3))*not(eq(mod(n\\,17)\\,5))',"
+          "settb=1/90000,setpts=PTS+floor(360*sin(N*1.7))")
+    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=30:duration={seconds}",
+               "-f", "lavfi", "-i", f"sine=frequency=800:sample_rate=48000:duration={seconds}",
+               "-vf", vf, "-fps_mode", "passthrough", "-enc_time_base", "1/90000",
+               "-c:v", "libx264", "-preset", "veryfast", "-g", "30",
+               "-video_track_timescale", "90000", "-c:a", "aac", "-shortest", str(path)])
+    return path
+
+
+# Files that filters read (burnt-in subtitles, a watermark, a colour LUT): a filter that names
+# a file must find it wherever the segment is encoded.
+
+def subtitles_srt(path: Path) -> Path:
+    """Two SRT cues in the first four seconds, to burn in with -vf subtitles=FILE."""
+    path.write_text("1\n00:00:00,200 --> 00:00:01,500\nFirst line\n\n"
+                    "2\n00:00:02,000 --> 00:00:03,800\nSecond line\n")
+    return path
+
+
+def logo_png(path: Path) -> Path:
+    """A 48x24 half-transparent red logo (RGBA PNG) for -vf movie=FILE[wm];[in][wm]overlay."""
+    _run(FF + ["-f", "lavfi", "-i", "color=c=red:s=48x24,format=rgba,colorchannelmixer=aa=0.6",
+               "-frames:v", "1", str(path)])
+    return path
+
+
+def lut_cube(path: Path) -> Path:
+    """A small warm-tint 3D LUT in .cube format, for -vf lut3d=FILE."""
+    path.write_text('TITLE "warm"\nLUT_3D_SIZE 2\n'
+                    "0.05 0.0 0.0\n1.0 0.0 0.0\n0.0 0.9 0.0\n1.0 0.95 0.0\n"
+                    "0.0 0.0 0.85\n1.0 0.0 0.8\n0.05 0.9 0.8\n1.0 0.95 0.85\n")
+    return path

@@ -19,7 +19,7 @@ LUT = "LUT_3D_SIZE 2\n" + "".join(f"{b * 0.9:.1f} {g * 0.8:.1f} {r * 0.7:.1f}\n"
 
 @pytest.fixture(scope="module")
 def phone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return media.rotated_phone(tmp_path_factory.mktemp("phone") / "phone.mp4")
+    return media.phone_rotated(tmp_path_factory.mktemp("phone") / "phone.mp4")
 
 
 @pytest.mark.parametrize("input_opts,opts,ext", [
@@ -92,7 +92,7 @@ def test_variable_frame_rate_phone_video(yaff, tmp_path) -> None:
     """Timestamps with irregular gaps, as phones record: the same frames as a single pass,
     with the same timestamps (Matroska keeps them as they are, MP4 as ffmpeg makes them
     regular) and the same time base."""
-    src = media.vfr_phone(tmp_path / "vfr.mp4")
+    src = media.phone_vfr(tmp_path / "vfr.mp4")
     for ext, opts in ((".mkv", ["-c:v", "ffv1", "-c:a", "copy"]),
                       (".mp4", ["-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-c:a", "copy"])):
         single = media.single_pass(src, tmp_path / f"single{ext}", opts)
