@@ -50,7 +50,7 @@ T = TypeVar("T")
 OURS: dict[str, int | str] = {
     "--hostlist": "+", "--ssh-user": 1, "--segment-length": 1, "--file": 1, "-o": 1, "--output": 1,
     "-y": 0, "--overwrite": 0, "--local-workers": 1, "--prefetch": 1, "--slots": 1, "--retries": 1,
-    "--stale-timeout": 1, "--workdir": 1, "--keep-workdir": 0, "--debug": 0, "--version": 0,
+    "--stale-timeout": 1, "--context": 1, "--workdir": 1, "--keep-workdir": 0, "--debug": 0, "--version": 0,
     "-h": 0, "--help": 0, "--quiet": 0, "-v": 0, "--verbose": 0, "--log-file": 1, "--events": 1,
     "--report": 1, "--ssh-config": 1, "--known-hosts": 1,
     "--accept-new-hostkeys": 0, "--identity": 1, "--remote-workdir": 1, "--remote-ffmpeg": 1,
@@ -117,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ssh-user", help="user for hosts that name none (default: ~/.ssh/config, then yours)")
     p.add_argument("--segment-length", type=float, default=50.0, metavar="SECONDS",
                    help="target segment length; cuts fall on keyframes (default: 50)")
+    p.add_argument("--context", type=float, metavar="SECONDS",
+                   help="frames each segment's filters see before and after it, so that filters "
+                        "looking at neighbouring frames (deinterlacers, denoisers) work across joins "
+                        "as in one pass: the seconds of warm-up for recursive ones such as hqdn3d "
+                        "(default: 3; 0: no context at all)")
     p.add_argument("--local-workers", type=int, metavar="N",
                    help="local encodes at once (default: one per core)")
     p.add_argument("--prefetch", type=int, default=1, metavar="N",
@@ -158,6 +163,8 @@ def settings_from(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
     for name in ("local_workers", "slots"):
         if getattr(ns, name) is not None and getattr(ns, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if ns.context is not None and ns.context < 0:
+        raise UsageError("--context cannot be negative")
     if ns.prefetch < 0 or ns.retries < 0:
         raise UsageError("--prefetch and --retries cannot be negative")
     src: Path = ns.file
@@ -175,6 +182,7 @@ def settings_from(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
         stale_timeout=ns.stale_timeout,
         workdir=ns.workdir,
         keep_workdir=ns.keep_workdir,
+        context=ns.context,
         ssh=SSHSettings(user=ns.ssh_user, config=tuple(ns.ssh_config), known_hosts=ns.known_hosts,
                         accept_new_hostkeys=ns.accept_new_hostkeys, identity=tuple(ns.identity),
                         remote_workdir=ns.remote_workdir, remote_ffmpeg=ns.remote_ffmpeg),

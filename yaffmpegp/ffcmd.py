@@ -126,15 +126,22 @@ def ticks(seconds: Fraction, time_base: Fraction) -> int:
     return int(math.copysign(math.floor(abs(exact) + Fraction(1, 2)), exact))
 
 
-def video_filter(trim: Trim, user_filter: str | None, upright: str | None = None, shift: int = 0) -> str:
-    """`upright` (the autorotation), then the trim to the segment's own frames, then the
-    user's filters: the order ffmpeg uses for its own input trims. Segments keep the
-    source's timestamps; `shift` moves them to the single pass's timeline first, so filters
-    that look at the time (fade=st=, enable=, drawtext's %{pts}) see what they would see there."""
+def video_filter(trim: Trim, user_filter: str | None, upright: str | None = None, shift: int = 0,
+                 keep: tuple[Fraction, Fraction | None] | None = None) -> str:
+    """`upright` (the autorotation), then the trim to the unit's frames, then the user's
+    filters: the order ffmpeg uses for its own input trims. Segments keep the source's
+    timestamps; `shift` moves them to the single pass's timeline first, so filters that look
+    at the time (fade=st=, enable=, drawtext's %{pts}) see what they would see there.
+    With context, the trim before the filters only drops what cannot be decoded, the filters
+    see the neighbours, and `keep` (seconds on that timeline) keeps the owned frames after."""
     timeline = f"setpts=PTS-{shift}" if shift > 0 else f"setpts=PTS+{-shift}" if shift < 0 else None
     if not user_filter:
         timeline = None
-    return ",".join(f for f in (upright, trim.filter(), timeline, user_filter) if f)
+    kept = None
+    if keep is not None:
+        start, end = keep
+        kept = f"trim=start={float(start):.6f}" + (f":end={float(end):.6f}" if end is not None else "")
+    return ",".join(f for f in (upright, trim.filter(), timeline, user_filter, kept) if f)
 
 
 def segment_args(
@@ -149,6 +156,7 @@ def segment_args(
     encoder: str | None = None,
     upright: str | None = None,
     shift: int = 0,
+    keep: tuple[Fraction, Fraction | None] | None = None,
     progress: bool = True,
 ) -> list[str]:
     """Encode one segment: its video only, the context frames trimmed away before the user's
@@ -163,7 +171,7 @@ def segment_args(
     if encoder:
         args += ["-c:v", encoder]
     args += list(user_segment_opts)
-    args += ["-vf", video_filter(trim, user_filter, upright, shift), "-f", fmt, "-y", out]
+    args += ["-vf", video_filter(trim, user_filter, upright, shift, keep), "-f", fmt, "-y", out]
     return args
 
 

@@ -22,7 +22,8 @@ from .ffopts import RoutedOptions, option_table, split_options
 from .join import FinalMux, check, join
 from .journal import ENCODED, JOURNAL, RESUMED, Journal, JournalWriter, job_key
 from .pipeline import HostPipeline, PipelineSettings
-from .plan import Plan, plan_cuts
+from .context import context_frames
+from .plan import Plan, add_context, plan_cuts
 from .preflight import Preflight, run_preflight
 from .probe import MediaInfo, Stream, first_error_line, probe_media, probe_packets, run_tool
 from .scheduler import WorkQueue
@@ -179,7 +180,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                 prefl = tg.create_task(run_preflight(media, routed, s.output, workdir, s.ffmpeg, s.ffprobe))
                 planned: asyncio.Future[Plan] = loop.create_future()
                 resume = Resume(journal, results, names, events)
-                feeder = tg.create_task(_feed(s, media, guess, workdir / "split", prefl, planned, work, segments,
+                feeder = tg.create_task(_feed(s, media, routed, guess, workdir / "split", prefl, planned, work, segments,
                                               resume))
                 pre = await prefl
                 if pre.encoder is None:  # the video is copied: nothing to do in parallel
@@ -188,7 +189,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                     if pre.video_in != guess:
                         feeder.cancel()
                         planned = loop.create_future()
-                        feeder = tg.create_task(_feed(s, media, pre.video_in, workdir / "split-again", prefl,
+                        feeder = tg.create_task(_feed(s, media, routed, pre.video_in, workdir / "split-again", prefl,
                                                       planned, work, segments, resume))
                     requirements = HostRequirements((pre.encoder,))
                     usable = await _open_hosts(transports, requirements, events, journal)
@@ -204,7 +205,8 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         vf = filtergraph.with_files(routed.video_filter, files) if files else routed.video_filter
                         return segment_args(src, out, seg.trim, routed.segment, vf, pre.fmt, threads,
                                             encoder=pre.encoder, upright=pre.upright,
-                                            shift=seg.timeline_shift(origin, vstream.time_base))
+                                            shift=seg.timeline_shift(origin, vstream.time_base),
+                                            keep=seg.keep(origin, vstream.time_base, pre.rate))
 
                     ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe, filter_assets(routed))
                     for t in usable:
@@ -246,13 +248,16 @@ class Resume:
     started: bool = False
 
 
-async def _feed(s: Settings, media: MediaInfo, stream: int, workdir: Path, prefl: asyncio.Task[Preflight],
+async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: int, workdir: Path,
+                prefl: asyncio.Task[Preflight],
                 planned: asyncio.Future[Plan], work: WorkQueue, segments: list[Segment], resume: Resume) -> None:
     """Index and split one video stream, handing each segment to the hosts once the
     preflight has said how it will be encoded, unless a previous run already did it."""
     vstream = media.stream(stream)
     packets = await probe_packets(s.input, stream, s.ffprobe)
     plan = plan_cuts(packets, vstream.time_base, s.segment_length)
+    before, after = context_frames(routed.video_filter, vstream.frame_rate, s.context)
+    plan = add_context(plan, packets, before, after)
     planned.set_result(plan)
     workdir.mkdir()
     async with contextlib.aclosing(split(s.input, stream, plan, vstream.time_base, workdir,

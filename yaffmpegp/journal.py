@@ -27,7 +27,7 @@ RESUMED = "(resumed)"  # the "host" of segments taken from the journal
 def job_key(s: Settings) -> str:
     st = s.input.stat()
     parts = [__version__, str(s.input.resolve()), str(st.st_size), str(st.st_mtime_ns), str(s.output.suffix),
-             repr(s.segment_length), *s.ffmpeg_args]
+             repr(s.segment_length), repr(s.context), *s.ffmpeg_args]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:20]
 
 

@@ -9,8 +9,9 @@ A segment owns the frames whose presentation time lies in [its cut, the next cut
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from .errors import InputError
@@ -29,6 +30,11 @@ class Plan:
     cuts: tuple[Cut, ...]  # cuts[0] is the first keyframe
     frames: tuple[int, ...]  # frames owned by each segment
     packets: int  # packets in the stream
+    # With context (filters that look at neighbouring frames): where each segment's unit
+    # starts in decode order (a keyframe at or before its cut), and how many packets of the
+    # next piece it takes after its last owned frame. Empty: no context.
+    starts: tuple[int, ...] = ()
+    heads: tuple[int, ...] = ()
 
     @property
     def segments(self) -> int:
@@ -39,20 +45,76 @@ class Plan:
         return sum(self.frames)
 
     @property
+    def with_context(self) -> bool:
+        return bool(self.starts)
+
+    @property
+    def boundaries(self) -> list[int]:
+        """Decode-order packet numbers where pieces start: every cut, and every keyframe
+        where a unit's context starts."""
+        return sorted({c.index for c in self.cuts} | set(self.starts))
+
+    @property
     def split_frames(self) -> list[int]:
         """Decode-order packet numbers to give the segment muxer's `segment_frames`."""
-        return [c.index for c in self.cuts[1:]]
+        return self.boundaries[1:]
+
+    def start(self, segment: int) -> int:
+        """Where segment `segment`'s unit starts (decode order)."""
+        return self.starts[segment] if self.starts else self.cuts[segment].index
 
     def head_packets(self, segment: int) -> int:
         """Packets of the next piece that segment `segment` needs as context (0: none)."""
         if segment + 1 >= len(self.cuts):
             return 0
+        if self.heads:
+            return self.heads[segment]
         nxt = self.cuts[segment + 1]
         return nxt.lead + 1 if nxt.lead else 0
 
     def piece_packets(self, segment: int) -> int:
+        """Packets from the segment's cut to the next cut."""
         end = self.cuts[segment + 1].index if segment + 1 < len(self.cuts) else self.packets
         return end - self.cuts[segment].index
+
+    def pieces_of(self, segment: int) -> tuple[int, int]:
+        """The pieces (indices into `boundaries`) unit `segment` is made of whole, [first,
+        last), and the piece its head is taken from (== last) when it has one."""
+        bounds = self.boundaries
+        end = self.cuts[segment + 1].index if segment + 1 < len(self.cuts) else None
+        first = bounds.index(self.start(segment))
+        last = bounds.index(end) if end is not None else len(bounds)
+        return first, last
+
+
+def add_context(plan: Plan, packets: Sequence[Packet], before: int, after: int) -> Plan:
+    """Give every segment `before` source frames ahead of its first and `after` frames past
+    its last (display order), as far as the stream has them: the unit starts at the last
+    keyframe that shows at or before the first context frame, and takes the next piece's
+    packets up to the last context frame (and any leading pictures)."""
+    if before <= 0 and after <= 0:
+        return plan
+    shown = sorted(p.pts for p in packets)
+    keys = [i for i, p in enumerate(packets) if p.key]
+    starts, heads = [], []
+    for n, cut in enumerate(plan.cuts):
+        start = cut.index
+        if n and before > 0:
+            target = shown[max(0, bisect_left(shown, cut.pts) - before)]
+            start = max((k for k in keys if k <= cut.index and packets[k].pts <= target), default=keys[0])
+        starts.append(start)
+        if n + 1 < len(plan.cuts):
+            nxt = plan.cuts[n + 1]
+            end = plan.cuts[n + 2].index if n + 2 < len(plan.cuts) else len(packets)
+            head = nxt.lead + 1 if nxt.lead else 0
+            if after > 0:
+                target = shown[min(len(shown) - 1, bisect_left(shown, nxt.pts) + after - 1)]
+                need = [k for k in range(nxt.index, end) if packets[k].pts <= target]
+                head = max(head, need[-1] - nxt.index + 1)
+            heads.append(head)
+        else:
+            heads.append(0)
+    return replace(plan, starts=tuple(starts), heads=tuple(heads))
 
 
 def leading_pictures(packets: Sequence[Packet], key: int) -> int:

@@ -25,11 +25,26 @@ class Segment:
     ext: str  # extension of the encoded segment's container ("nut", "mkv")
     shift: int = 0  # unit timestamp - source timestamp of the same frame, in unit ticks
     time_base: Fraction = Fraction(1)  # the unit's
+    # With context: the owned frames' span in unit timestamps [start, end) (end None: to the
+    # end), kept after the user's filters; `gap` is the smallest gap between two frames.
+    window: Trim | None = None
+    gap: int = 0
 
     def timeline_shift(self, origin: Fraction, source_tb: Fraction) -> int:
         """Unit ticks to take off so the filters see a single pass's timestamps: that pass
         starts its timeline at `origin` (seconds), rounded to the source's time base."""
         return self.shift + ticks(ticks(origin, source_tb) * source_tb, self.time_base)
+
+    def keep(self, origin: Fraction, source_tb: Fraction, rate: Fraction) -> tuple[Fraction, Fraction | None] | None:
+        """The owned frames' span in seconds on the single pass's timeline, as the filters
+        output it, with bounds set a quarter of an output frame early (between frames, safe
+        from rounding)."""
+        if self.window is None:
+            return None
+        shift = self.timeline_shift(origin, source_tb) + Fraction(self.gap, 4) / rate
+        end = self.window.end
+        return ((self.window.start - shift) * self.time_base,
+                None if end is None else (end - shift) * self.time_base)
 
     @property
     def name(self) -> str:

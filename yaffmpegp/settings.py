@@ -31,6 +31,7 @@ class Settings:
     stale_timeout: float = 120.0
     workdir: Path | None = None  # parent of the private work dir; None: system temp
     keep_workdir: bool = False
+    context: float | None = None  # seconds of warm-up for recursive filters; None: the default, 0: no context
     ssh: SSHSettings = SSHSettings()
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 from collections.abc import AsyncIterator
 from fractions import Fraction
 from pathlib import Path
@@ -75,9 +76,10 @@ async def split(
     pieces_dir.mkdir()
     units_dir = workdir / "units"
     units_dir.mkdir()
-    needs_context = any(plan.head_packets(i) for i in range(plan.segments))
-    fmt, ext = ("mpegts", "ts") if needs_context else ("nut", "nut")
-    pieces = [pieces_dir / f"p{i:05d}.{ext}" for i in range(plan.segments)]
+    fmt, ext = piece_format(plan, codec)
+    count = len(plan.boundaries)
+    pieces = [pieces_dir / f"p{k:05d}.{ext}" for k in range(count)]
+    last_use = _last_use(plan, count)
     args = split_args(str(src), stream, plan.split_frames, str(pieces_dir / f"p%05d.{ext}"), fmt, codec)
     log = workdir / "split.log"
     with log.open("wb") as err:
@@ -88,63 +90,104 @@ async def split(
         first_frame = 0
         unit_tb: Fraction | None = None  # the same for every unit of one split: probed once
         for i in range(plan.segments):
-            ready = i + (2 if plan.head_packets(i) else 1)  # the piece whose existence says "done"
-            while proc.returncode is None and not (ready < plan.segments and pieces[ready].exists()):
+            first, last = plan.pieces_of(i)
+            ready = last + 1 if plan.head_packets(i) else last  # the piece whose existence says "done"
+            while proc.returncode is None and not (ready < count and pieces[ready].exists()):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(proc.wait(), POLL)
             if proc.returncode not in (None, 0):
                 text = log.read_text(errors="replace")
                 raise SplitError(f"splitting the video failed: {first_error_line(text)}",
                                  argv=[ffmpeg, *args], returncode=proc.returncode, stderr=text)
-            if not pieces[i].exists():
-                raise SplitError(f"the segment muxer wrote {i} pieces, {plan.segments} were planned")
-            seg, unit_tb = await _make_unit(i, pieces[i], pieces, plan, source_tb, units_dir, fmt, ext,
-                                            first_frame, unit_tb, ffmpeg, ffprobe)
+            missing = [k for k in range(first, min(ready, count)) if not pieces[k].exists()]
+            if missing:
+                raise SplitError(f"the segment muxer wrote {missing[0]} pieces, {count} were planned")
+            whole = pieces[first:last]
+            head = pieces[last] if plan.head_packets(i) else None
+            seg, unit_tb = await _make_unit(i, whole, head, last_use[first] == i and len(whole) == 1, plan,
+                                            source_tb, units_dir, fmt, ext, first_frame, unit_tb, ffmpeg, ffprobe)
             first_frame += seg.frames
-            if i > 0:
-                pieces[i - 1].unlink(missing_ok=True)  # its head is taken; free the disk early
+            for k in range(count):
+                if last_use[k] == i:
+                    pieces[k].unlink(missing_ok=True)  # no unit needs it any more: free the disk early
             yield seg
-        pieces[-1].unlink(missing_ok=True)
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
 
 
-async def _make_unit(i: int, piece: Path, pieces: list[Path], plan: Plan, source_tb: Fraction,
-                     units_dir: Path, fmt: str, ext: str, first_frame: int,
+# Codecs MPEG-TS carries that may reorder frames: their pieces are joined in TS, which keeps
+# decode timestamps (NUT does not, and a re-mux then moves leading B-frames' timestamps).
+REORDERING_IN_TS = {"h264", "hevc", "mpeg2video", "mpeg1video", "mpeg4"}
+
+
+def piece_format(plan: Plan, codec: str) -> tuple[str, str]:
+    """(muxer, extension) for pieces: NUT keeps the source's timing exactly; MPEG-TS where
+    pieces of a reordering codec are joined (open-GOP heads, context)."""
+    heads = any(plan.head_packets(i) for i in range(plan.segments))
+    joined = heads if not plan.with_context else (heads or any(
+        plan.start(i) != plan.cuts[i].index for i in range(plan.segments)))
+    if joined and (codec in REORDERING_IN_TS or not plan.with_context):
+        return "mpegts", "ts"
+    return "nut", "nut"
+
+
+def _last_use(plan: Plan, count: int) -> list[int]:
+    """For each piece, the last segment whose unit is made from it (whole or its head)."""
+    last = [-1] * count
+    for i in range(plan.segments):
+        first, end = plan.pieces_of(i)
+        for k in range(first, end + (1 if plan.head_packets(i) else 0)):
+            last[k] = max(last[k], i)
+    return last
+
+
+async def _make_unit(i: int, whole: list[Path], head_piece: Path | None, own: bool, plan: Plan,
+                     source_tb: Fraction, units_dir: Path, fmt: str, ext: str, first_frame: int,
                      unit_tb: Fraction | None, ffmpeg: str, ffprobe: str) -> tuple[Segment, Fraction]:
-    """Unit i: piece i, with the next keyframe and its leading pictures appended when the
-    next cut needs them; checked against the plan. Encoded as-is (rate 1, NUT) until
+    """Unit i: its whole pieces (the segment's own, after those its context starts in) and
+    the head of the next one (its keyframe, leading pictures and context) when needed,
+    joined by stream copy; checked against the plan. `own`: its only piece is used by no
+    other unit and can be moved rather than copied. Encoded as-is (rate 1, NUT) until
     `Segment.encoded_as` says otherwise. Returns it with the units' time base."""
     head_n = plan.head_packets(i)
     unit = units_dir / f"{i:05d}.{ext}"
+    files = list(whole)
     if head_n:
+        assert head_piece is not None
         head = units_dir / f"{i:05d}.head.{ext}"
-        await _ffmpeg(ffmpeg, head_args(str(pieces[i + 1]), head_n, str(head), fmt), f"cutting context for segment {i}")
-        piece_start, head_start = await asyncio.gather(_fraction(piece, "format=start_time", None, ffprobe),
-                                                       _fraction(head, "format=start_time", None, ffprobe))
-        listing = units_dir / f"{i:05d}.ffconcat"
-        listing.write_text(concat_list([(str(piece), head_start - piece_start), (str(head), None)]))
-        await _ffmpeg(ffmpeg, concat_copy_args(str(listing), str(unit), fmt), f"assembling segment {i}")
-        head.unlink()
-        listing.unlink()
+        await _ffmpeg(ffmpeg, head_args(str(head_piece), head_n, str(head), fmt), f"cutting context for segment {i}")
+        files.append(head)
+    if len(files) == 1:
+        if own:
+            files[0].rename(unit)
+        else:
+            await asyncio.to_thread(shutil.copyfile, files[0], unit)
     else:
-        piece.rename(unit)
+        starts = await asyncio.gather(*(_fraction(f, "format=start_time", None, ffprobe) for f in files))
+        listing = units_dir / f"{i:05d}.ffconcat"
+        listing.write_text(concat_list([(str(f), (b - a) if b is not None else None)
+                                        for f, a, b in zip(files, starts, [*starts[1:], None])]))
+        await _ffmpeg(ffmpeg, concat_copy_args(str(listing), str(unit), fmt), f"assembling segment {i}")
+        listing.unlink()
+        if head_n:
+            files[-1].unlink()
     packets = await probe_packets(unit, 0, ffprobe)
-    expected_packets = plan.piece_packets(i) + head_n
-    if len(packets) != expected_packets or not packets[0].key:
+    lead_in = plan.cuts[i].index - plan.start(i)  # context packets before the cut
+    expected_packets = lead_in + plan.piece_packets(i) + head_n
+    if len(packets) != expected_packets or not packets[0].key or not packets[lead_in].key:
         raise SplitError(f"segment {i} holds {len(packets)} packets, {expected_packets} were planned "
                          "(the split did not cut where planned)", segment=i)
     margin = _margin(packets)
-    start = packets[0].pts - margin
+    key = packets[lead_in]
     end = None
     if head_n:
-        nxt = packets[plan.piece_packets(i)]
+        nxt = packets[lead_in + plan.piece_packets(i)]
         if not nxt.key:
             raise SplitError(f"segment {i}: context does not start on a keyframe", segment=i)
-        end = nxt.pts - margin
-    owned = sum(1 for p in packets if p.pts >= start and (end is None or p.pts < end))
+        end = nxt.pts
+    owned = sum(1 for p in packets if p.pts >= key.pts - margin and (end is None or p.pts < end - margin))
     if owned != plan.frames[i]:
         raise SplitError(f"segment {i} would give {owned} frames, {plan.frames[i]} were planned", segment=i)
     if unit_tb is None:
@@ -152,11 +195,14 @@ async def _make_unit(i: int, piece: Path, pieces: list[Path], plan: Plan, source
     if i + 1 < plan.segments:
         duration = (plan.cuts[i + 1].pts - plan.cuts[i].pts) * source_tb
     else:
-        stamps = sorted(p.pts for p in packets if p.pts >= start)
+        stamps = sorted(p.pts for p in packets if p.pts >= key.pts - margin)
         step = (stamps[-1] - stamps[-2]) if len(stamps) > 1 else 0
         duration = Fraction(stamps[-1] - stamps[0] + step) * unit_tb
-    # the cut's keyframe is the unit's first packet: where it sits in the unit's timestamps
-    # and where it sits in the source's
-    shift = packets[0].pts - ticks(plan.cuts[i].pts * source_tb, unit_tb)
-    return Segment(i, first_frame, owned, owned, duration, Trim(start, end), unit, "nut", shift, unit_tb), unit_tb
-
+    # where the cut's keyframe sits in the unit's timestamps and in the source's
+    shift = key.pts - ticks(plan.cuts[i].pts * source_tb, unit_tb)
+    if plan.with_context:  # every frame goes through the filters; the owned ones are kept after
+        trim, window = Trim(packets[0].pts - margin, None), Trim(key.pts, end)
+    else:
+        trim, window = Trim(key.pts - margin, None if end is None else end - margin), None
+    seg = Segment(i, first_frame, owned, owned, duration, trim, unit, "nut", shift, unit_tb, window, 2 * margin)
+    return seg, unit_tb
