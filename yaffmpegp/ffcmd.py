@@ -15,6 +15,8 @@ from fractions import Fraction
 
 import ffmpeg
 
+from . import filtergraph
+
 QUIET = ["-nostdin", "-hide_banner", "-v", "error"]
 # How much of the input the preflight encodes: enough for ffmpeg to open every stream and
 # its encoders and write a few frames; every run waits for it before the first segment.
@@ -135,13 +137,12 @@ def video_filter(trim: Trim, user_filter: str | None, upright: str | None = None
     With context, the trim before the filters only drops what cannot be decoded, the filters
     see the neighbours, and `keep` (seconds on that timeline) keeps the owned frames after."""
     timeline = f"setpts=PTS-{shift}" if shift > 0 else f"setpts=PTS+{-shift}" if shift < 0 else None
-    if not user_filter:
-        timeline = None
     kept = None
     if keep is not None:
         start, end = keep
         kept = f"trim=start={float(start):.6f}" + (f":end={float(end):.6f}" if end is not None else "")
-    return ",".join(f for f in (upright, trim.filter(), timeline, user_filter, kept) if f)
+    before = ",".join(f for f in (upright, trim.filter(), timeline) if f)
+    return filtergraph.wrap(user_filter, before, kept or "")
 
 
 def segment_args(
@@ -157,6 +158,7 @@ def segment_args(
     upright: str | None = None,
     shift: int = 0,
     keep: tuple[Fraction, Fraction | None] | None = None,
+    starts_at: Fraction | None = None,
     progress: bool = True,
 ) -> list[str]:
     """Encode one segment: its video only, the context frames trimmed away before the user's
@@ -171,7 +173,10 @@ def segment_args(
     if encoder:
         args += ["-c:v", encoder]
     args += list(user_segment_opts)
-    args += ["-vf", video_filter(trim, user_filter, upright, shift, keep), "-f", fmt, "-y", out]
+    args += ["-vf", video_filter(trim, user_filter, upright, shift, keep)]
+    if starts_at:  # the file starts at 0, whatever its container can say of its start
+        args += ["-output_ts_offset", f"{float(-starts_at):.6f}"]
+    args += ["-f", fmt, "-y", out]
     return args
 
 

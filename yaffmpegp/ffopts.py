@@ -103,7 +103,7 @@ FILE_LEVEL_FINAL = {
     "max_muxing_queue_size", "muxing_queue_data_threshold", "fpsmax",
 }
 # Video options that must stay out of the final mux, where the video is copied.
-VIDEO_SEGMENT_ONLY = {"vf", "r", "s", "aspect", "pix_fmt", "vcodec", "vtag", "top", "vstats",
+VIDEO_SEGMENT_ONLY = {"vf", "r", "s", "aspect", "pix_fmt", "vcodec", "top", "vstats",
                       "vstats_file", "vstats_version", "force_key_frames", "vsync", "fps_mode",
                       "field_order", "sws_flags"}
 
@@ -219,6 +219,8 @@ def route(opt: Opt, table: OptionTable) -> Route | None:
         if opt.stream_type == "v":
             return Route.SEGMENT
         return Route.FINAL if opt.stream_type else Route.BOTH
+    if base in ("tag", "vtag"):  # the container's codec tag: the final mux writes it, on the copy
+        return Route.FINAL
     if base == "filter":
         return Route.SEGMENT if opt.stream_type == "v" else Route.FINAL if opt.stream_type else Route.BOTH
     if opt.stream_type == "v":
@@ -300,6 +302,7 @@ def split_options(argv: Sequence[str], table: OptionTable) -> RoutedOptions:
 
 def check_filter(chain: str) -> None:
     """Refuse, before any work, a video filter chain that segments cannot reproduce."""
+    filtergraph.wrap(chain, "null", "null")  # a graph yaffmpegp can put its trims around
     for f in filtergraph.parse(chain):
         why = filtergraph.unsplittable(f)
         if why:

@@ -226,3 +226,33 @@ def _option_quote(value: str) -> str:
 
 def _graph_escape(value: str) -> str:
     return "".join("\\" + ch if ch in "\\',;[]" else ch for ch in value)
+
+
+IN, OUT = "[in]", "[out]"  # the labels -vf gives the video's way in and out
+
+
+def wrap(chain: str | None, before: str, after: str) -> str:
+    """`before` filters the video before `chain` and `after` filters its output. A chain
+    is joined with commas; a graph of several chains (`movie=logo.png[wm];[in][wm]overlay`)
+    is joined at its [in] and [out] labels, or at its end where it has no [out]."""
+    if not chain:
+        return ",".join(f for f in (before, after) if f)
+    filters = parse(chain)
+    several = len(_split(chain, ";")) > 1
+    has_in = any(IN in f.label_prefix for f in filters)
+    has_out = any(OUT in f.label_suffix for f in filters)
+    if several and not has_in and before:
+        raise UsageError("a video filter graph of several chains must name the video's input [in] "
+                         "(e.g. movie=logo.png[wm];[in][wm]overlay)")
+    renamed = [Filter(f.name, f.args, f.label_prefix.replace(IN, "[yaff_in]"),
+                      f.label_suffix.replace(OUT, "[yaff_out]")) for f in filters]
+    body = join_chain(chain, renamed)
+    if before:
+        body = f"{before}[yaff_in];{body}" if has_in else f"{before},{body}"
+    elif has_in:
+        body = f"[in]null[yaff_in];{body}"
+    if after:
+        body = f"{body};[yaff_out]{after}" if has_out else f"{body},{after}"
+    elif has_out:
+        body = f"{body};[yaff_out]null"
+    return body

@@ -206,7 +206,8 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         return segment_args(src, out, seg.trim, routed.segment, vf, pre.fmt, threads,
                                             encoder=pre.encoder, upright=pre.upright,
                                             shift=seg.timeline_shift(origin, vstream.time_base),
-                                            keep=seg.keep(origin, vstream.time_base, pre.rate))
+                                            keep=seg.keep(origin, vstream.time_base, pre.rate),
+                                            starts_at=seg.starts_at(origin, vstream.time_base))
 
                     ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe, filter_assets(routed))
                     for t in usable:

@@ -46,6 +46,11 @@ class Segment:
         return ((self.window.start - shift) * self.time_base,
                 None if end is None else (end - shift) * self.time_base)
 
+    def starts_at(self, origin: Fraction, source_tb: Fraction) -> Fraction:
+        """Seconds on the single pass's timeline where the segment's first frame is shown."""
+        key = self.window.start if self.window is not None else self.trim.start + self.gap // 2
+        return (key - self.timeline_shift(origin, source_tb)) * self.time_base
+
     @property
     def name(self) -> str:
         return f"{self.index:05d}"

@@ -61,3 +61,8 @@ def test_video_codec_the_user_named(argv, codec, table) -> None:
 def test_retiming_refused_before_any_work(argv, words, table) -> None:
     with pytest.raises(UsageError, match=words):
         split_options(argv, table)
+
+
+def test_codec_tag_goes_to_the_final_mux(table) -> None:
+    r = split_options(["-c:v", "libx265", "-tag:v", "hvc1"], table)
+    assert r.segment == ("-c:v", "libx265") and r.final == ("-tag:v", "hvc1")
