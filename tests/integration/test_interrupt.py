@@ -62,7 +62,7 @@ def test_sigint_mid_run_cleans_up(tmp_path: Path) -> None:
         assert "run the same command again to resume" in err
         (job,) = kept
         journal = json.loads((job / "journal.json").read_text())
-        assert sorted(p.name for p in job.iterdir()) == ["encoded", "journal.json"]
+        assert sorted(p.name for p in job.iterdir()) == ["encoded", "journal.json", "lock"]
         assert sorted(p.name for p in (job / "encoded").iterdir()) == sorted(e["file"] for e in journal["done"].values())
     # and the same command again finishes the job, then removes it all
     again = subprocess.run(proc.args, capture_output=True, text=True, timeout=240)
