@@ -2,8 +2,10 @@
 
 Everything goes over one asyncssh connection per host (channels are multiplexed), never
 through the `ssh`/`scp` programs. Remote commands are parsed by the login shell, so every
-argument is quoted (`shlex.join`). A closed channel does not kill the remote ffmpeg (no pty,
-no SIGHUP), so each run reports its pid first and we kill it explicitly on cancel and close.
+argument is quoted (`shlex.join`). A closed channel alone does not kill the remote ffmpeg (no
+pty, no SIGHUP): each run is tied to its channel's stdin (see `remote.tied_run`), so it ends
+by itself when the channel or the connection is gone, and it reports its pid first, so we
+kill it explicitly on cancel and close.
 
 Host keys are checked against known_hosts and never accepted silently; with
 `accept_new_hostkeys` an unknown key is trusted and recorded (OpenSSH `accept-new`), but a
@@ -29,6 +31,7 @@ from ..errors import HostError, HostKeyError, TransferError
 from ..hosts import HostSpec
 from .base import ByteCallback, FFmpegRun, HostRequirements, LineCallback, Transport, parse_encoders
 from .hostkeys import HostKeyPolicy, append_known_host, read_known_hosts
+from .remote import KILL_GRACE, PID_MARKER, kill_script, tied_run
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -38,7 +41,6 @@ PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 KEEPALIVE_INTERVAL = 30  # seconds; notices a silently dead peer unless ssh config says otherwise
 KEEPALIVE_COUNT_MAX = 3
 CHECK_TIMEOUT = 60.0  # seconds for the checks and mkdir in open()
-KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL of a remote ffmpeg
 CLOSE_TIMEOUT = 10.0  # close() gives up after this long
 # OpenSSH's default MaxSessions: channels (exec, SFTP) one connection may have open at once.
 # One is the SFTP session's, one is kept for kill scripts and cleanup, the rest are shared.
@@ -46,7 +48,6 @@ MAX_SESSIONS = 10
 # sshd frees a session slot only once it has reaped the session's process, a moment after the
 # channel closed: a new channel opened right then is refused. Retry for this long.
 CHANNEL_OPEN_PATIENCE = 5.0  # seconds
-PID_MARKER = "yaffmpegp-pid"  # the line before ffmpeg starts: "yaffmpegp-pid 1234"
 STDERR_LINES = 400  # how much of ffmpeg's stderr a run keeps
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 # The transfer check: a digest computed on both sides. It guards against truncated or
@@ -335,8 +336,7 @@ class SSHTransport(Transport):
     # ----- ffmpeg --------------------------------------------------------------------------
 
     async def run_ffmpeg(self, args: Sequence[str], on_stdout_line: LineCallback) -> FFmpegRun:
-        # `echo $$` prints the shell's pid; `exec` makes ffmpeg that same process.
-        command = f"echo {PID_MARKER} $$ && exec {shlex.join([self._ffmpeg, *args])} </dev/null"
+        command = tied_run([self._ffmpeg, *args])  # prints ffmpeg's pid first
         async with self._channels:
             try:
                 proc = await self._open_channel(
@@ -370,7 +370,7 @@ class SSHTransport(Transport):
                 if pid is None:  # cancelled before the pid line arrived: wait for it briefly
                     pid = await _read_pid(proc)
                 if pid is not None and not self._lost():
-                    await self._exec(_kill_script([pid]), reserved=True)
+                    await self._exec(kill_script([pid]), reserved=True)
 
     # ----- close ---------------------------------------------------------------------------
 
@@ -381,7 +381,7 @@ class SSHTransport(Transport):
         self._closing = True
         workdir, self._dir = self._dir, None
         pids, self._pids = sorted(self._pids), set()
-        script = [_kill_script(pids)] if pids else []
+        script = [kill_script(pids)] if pids else []
         if workdir is not None:
             script.append(f"rm -rf -- {shlex.quote(workdir)}")
         cleaned = not script
@@ -500,17 +500,6 @@ def _os_reason(exc: OSError) -> str:
     if exc.errno and exc.errno > 0:
         return os.strerror(exc.errno)  # "Connection refused", not "Connect call failed (...)"
     return str(exc)
-
-
-def _kill_script(pids: Sequence[int]) -> str:
-    """SIGTERM, wait up to KILL_GRACE for them to exit, then SIGKILL what is left."""
-    ids = " ".join(str(int(p)) for p in pids)
-    ticks = int(KILL_GRACE * 10)
-    return (f"kill -TERM {ids} 2>/dev/null; i=0; "
-            f"while [ $i -lt {ticks} ]; do alive=; "
-            f"for p in {ids}; do kill -0 $p 2>/dev/null && alive=1; done; "
-            f'[ -z "$alive" ] && break; sleep 0.1; i=$((i+1)); done; '
-            f"kill -KILL {ids} 2>/dev/null; true")
 
 
 def _preferred_ciphers() -> list[str]:
