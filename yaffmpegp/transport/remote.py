@@ -1,12 +1,17 @@
-"""Shell commands an SSH host runs for us, as pure functions of their inputs.
+"""Shell commands an SSH host runs for us, and reading what a run prints.
 
-Each is one string for the remote login shell; every value in it is quoted (`shlex`), so
-file names with spaces, quotes or `$()` are data, never code.
+Each command is one string for the remote login shell, built by a pure function; every value
+in it is quoted (`shlex`), so file names with spaces, quotes or `$()` are data, never code.
 """
 from __future__ import annotations
 
+import asyncio
 import shlex
 from collections.abc import Sequence
+
+import asyncssh
+
+from .base import LineCallback
 
 KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL of a remote ffmpeg
 PID_MARKER = "yaffmpegp-pid"  # the line before ffmpeg starts: "yaffmpegp-pid 1234"
@@ -53,3 +58,46 @@ def tied_run(argv: Sequence[str]) -> str:
 
     The first stdout line is `PID_MARKER <pid>`; everything after it is ffmpeg's."""
     return f"exec sh -c {shlex.quote(_TIED_RUN)} sh {shlex.join(argv)}"
+
+
+def make_workdir(root: str | None) -> str:
+    """`mktemp -d` (mode 700) under `root`; prints `yaffmpegp-dir <absolute path>`.
+    `root` None: the host's `$TMPDIR`, else /tmp; `~/...`: under the remote home."""
+    if root is None:
+        quoted = '"${TMPDIR:-/tmp}"'
+    elif root == "~" or root.startswith("~/"):
+        quoted = '"$HOME"/' + shlex.quote(root[2:] or ".")
+    else:
+        quoted = shlex.quote(root)
+    return (f"root={quoted} && mkdir -p -- \"$root\" && "
+            'dir=$(mktemp -d -- "$root/yaffmpegp.XXXXXXXXXX") && cd -- "$dir" && '
+            'echo "yaffmpegp-dir $(pwd -P)"')
+
+
+# ----- reading a run ------------------------------------------------------------------------
+
+
+async def pump_output(proc: asyncssh.SSHClientProcess[bytes], on_stdout: LineCallback,
+                      on_stderr: LineCallback) -> None:
+    """Read stdout and stderr lines until both end. If one side fails (a callback raised, the
+    link dropped), the other is cancelled and that failure is raised as itself."""
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(pump_lines(proc.stdout, on_stdout))
+            tg.create_task(pump_lines(proc.stderr, on_stderr))
+    except BaseExceptionGroup as group:
+        raise group.exceptions[0]  # noqa: B904 - the group is only the wrapper
+
+
+async def pump_lines(stream: asyncssh.SSHReader[bytes], sink: LineCallback) -> None:
+    while line := await stream.readline():
+        sink(line.decode("utf-8", "replace").rstrip("\r\n"))
+
+
+async def read_pid(proc: asyncssh.SSHClientProcess[bytes]) -> int | None:
+    """The pid from the marker line; lines a chatty login shell prints before it are dropped."""
+    while line := await proc.stdout.readline():
+        text = line.decode("utf-8", "replace").strip()
+        if text.startswith(PID_MARKER + " ") and text.split()[1].isdigit():
+            return int(text.split()[1])
+    return None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import posixpath
 import shlex
@@ -31,7 +30,8 @@ from ..errors import HostError, HostKeyError, TransferError
 from ..hosts import HostSpec
 from .base import ByteCallback, FFmpegRun, HostRequirements, LineCallback, Transport, parse_encoders
 from .hostkeys import HostKeyPolicy, append_known_host, read_known_hosts
-from .remote import KILL_GRACE, PID_MARKER, kill_script, tied_run
+from .remote import KILL_GRACE, kill_script, make_workdir, pump_output, read_pid, tied_run
+from .transfer import DIGEST_TOOL, local_digest, progress_handler, verify
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -50,11 +50,6 @@ MAX_SESSIONS = 10
 CHANNEL_OPEN_PATIENCE = 5.0  # seconds
 STDERR_LINES = 400  # how much of ffmpeg's stderr a run keeps
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
-# The transfer check: a digest computed on both sides. It guards against truncated or
-# damaged files; SSH itself already authenticates every byte in transit. coreutils'
-# sha1sum ran at 680 MB/s here, sha256sum at 340 MB/s, and the remote digest is on the
-# critical path of every upload, so SHA-1.
-DIGEST, DIGEST_TOOL = "sha1", "sha1sum"
 
 
 class SSHTransport(Transport):
@@ -206,17 +201,8 @@ class SSHTransport(Transport):
             raise HostError(f"{tool} not found on the remote PATH", host=self.label)
 
     async def _make_workdir(self) -> str:
-        """`mktemp -d` (mode 700) under the work dir root; returns its absolute path."""
-        if self._workdir_root is None:
-            root = '"${TMPDIR:-/tmp}"'
-        elif self._workdir_root == "~" or self._workdir_root.startswith("~/"):
-            root = '"$HOME"/' + shlex.quote(self._workdir_root[2:] or ".")
-        else:
-            root = shlex.quote(self._workdir_root)
-        script = (f"root={root} && mkdir -p -- \"$root\" && "
-                  'dir=$(mktemp -d -- "$root/yaffmpegp.XXXXXXXXXX") && cd -- "$dir" && '
-                  'echo "yaffmpegp-dir $(pwd -P)"')
-        result = await self._exec(script)
+        """A private work dir (mode 700) under the root; its absolute path."""
+        result = await self._exec(make_workdir(self._workdir_root))
         lines = [ln for ln in str(result.stdout).splitlines() if ln.startswith("yaffmpegp-dir /")]
         if result.returncode != 0 or not lines:
             raise HostError("cannot create a work dir", host=self.label,
@@ -251,12 +237,12 @@ class SSHTransport(Transport):
         try:
             sftp = await self._sftp_client()
             (size, digest), _ = await _both(
-                asyncio.to_thread(_digest, local),
+                asyncio.to_thread(local_digest, local),
                 sftp.put(str(local), part, follow_symlinks=True,
-                         progress_handler=_progress(on_bytes)),
+                         progress_handler=progress_handler(on_bytes)),
             )
             remote_size, remote_digest = await self._remote_digest(part)
-            _verify(name, (size, digest), (remote_size, remote_digest), self.label)
+            verify(name, (size, digest), (remote_size, remote_digest), self.label)
             await sftp.posix_rename(part, remote)
             done = True
         except (OSError, asyncssh.Error, TransferError) as exc:
@@ -275,9 +261,9 @@ class SSHTransport(Transport):
             sftp = await self._sftp_client()
             remote_sum, _ = await _both(
                 self._remote_digest(remote),
-                sftp.get(remote, str(part), progress_handler=_progress(on_bytes)),
+                sftp.get(remote, str(part), progress_handler=progress_handler(on_bytes)),
             )
-            _verify(name, remote_sum, await asyncio.to_thread(_digest, part), self.label)
+            verify(name, remote_sum, await asyncio.to_thread(local_digest, part), self.label)
             os.replace(part, local)
             done = True
         except (OSError, asyncssh.Error, TransferError) as exc:
@@ -346,10 +332,10 @@ class SSHTransport(Transport):
             pid: int | None = None
             stderr: deque[str] = deque(maxlen=STDERR_LINES)
             try:
-                pid = await _read_pid(proc)
+                pid = await read_pid(proc)
                 if pid is not None:
                     self._pids.add(pid)
-                await _pump_output(proc, on_stdout_line, stderr.append)
+                await pump_output(proc, on_stdout_line, stderr.append)
                 await proc.wait_closed()
             except (OSError, asyncssh.Error) as exc:
                 raise self._host_error("connection lost while ffmpeg was running", exc) from exc
@@ -368,7 +354,7 @@ class SSHTransport(Transport):
         with contextlib.suppress(Exception):
             async with asyncio.timeout(KILL_GRACE + 5):
                 if pid is None:  # cancelled before the pid line arrived: wait for it briefly
-                    pid = await _read_pid(proc)
+                    pid = await read_pid(proc)
                 if pid is not None and not self._lost():
                     await self._exec(kill_script([pid]), reserved=True)
 
@@ -461,32 +447,6 @@ async def _both(a: Awaitable[T], b: Awaitable[U]) -> tuple[T, U]:
     return first, second  # type: ignore[return-value]
 
 
-async def _pump_output(proc: asyncssh.SSHClientProcess[bytes], on_stdout: LineCallback,
-                       on_stderr: LineCallback) -> None:
-    """Read stdout and stderr lines until both end. If one side fails (a callback raised, the
-    link dropped), the other is cancelled and that failure is raised as itself."""
-    try:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(_pump(proc.stdout, on_stdout))
-            tg.create_task(_pump(proc.stderr, on_stderr))
-    except BaseExceptionGroup as group:
-        raise group.exceptions[0]  # noqa: B904 - the group is only the wrapper
-
-
-async def _pump(stream: asyncssh.SSHReader[bytes], sink: LineCallback) -> None:
-    while line := await stream.readline():
-        sink(line.decode("utf-8", "replace").rstrip("\r\n"))
-
-
-async def _read_pid(proc: asyncssh.SSHClientProcess[bytes]) -> int | None:
-    """The pid from the marker line; lines a chatty login shell prints before it are dropped."""
-    while line := await proc.stdout.readline():
-        text = line.decode("utf-8", "replace").strip()
-        if text.startswith(PID_MARKER + " ") and text.split()[1].isdigit():
-            return int(text.split()[1])
-    return None
-
-
 def _reason(exc: BaseException) -> str:
     """A short reason: asyncssh errors carry `reason`, OS errors an errno."""
     if isinstance(exc, OSError):
@@ -506,33 +466,3 @@ def _preferred_ciphers() -> list[str]:
     defaults = [alg.decode() for alg in asyncssh.encryption.get_default_encryption_algs()]
     return [c for c in PREFERRED_CIPHERS if c in defaults] + [
         c for c in defaults if c not in PREFERRED_CIPHERS]
-
-
-def _digest(path: Path) -> tuple[int, str]:
-    """(size, digest) of a local file; run in a thread."""
-    with open(path, "rb") as f:
-        digest = hashlib.file_digest(f, DIGEST).hexdigest()
-        return os.fstat(f.fileno()).st_size, digest
-
-
-def _verify(name: str, want: tuple[int, str], got: tuple[int, str], host: str) -> None:
-    if want[0] != got[0]:
-        raise TransferError(f"{name}: size mismatch after transfer ({got[0]} bytes, expected {want[0]})",
-                            host=host)
-    if want[1] != got[1]:
-        raise TransferError(f"{name}: {DIGEST} mismatch after transfer", host=host)
-
-
-def _progress(on_bytes: ByteCallback | None):  # type: ignore[no-untyped-def]
-    """An asyncssh progress handler (cumulative counts) that passes NEW bytes to `on_bytes`."""
-    if on_bytes is None:
-        return None
-    last = 0
-
-    def handler(_src: bytes, _dst: bytes, copied: int, _total: int) -> None:
-        nonlocal last
-        if copied > last:
-            on_bytes(copied - last)
-            last = copied
-
-    return handler
