@@ -193,6 +193,7 @@ def test_remote_encodes_end_when_the_coordinator_is_killed(fleet, tmp_path: Path
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        for name in fleet.names:  # the dead run's work dirs (see test_leases for who removes them)
+        for name in fleet.names:  # the dead run's work dirs: a run removes them once their lease
+            # has run out (2 minutes; test_leases.py), too long to wait for here
             for leftover in fleet.workdir_leftovers(name):
                 subprocess.run(["rm", "-rf", "--", str(leftover)], check=True)

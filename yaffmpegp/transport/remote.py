@@ -60,9 +60,10 @@ def tied_run(argv: Sequence[str]) -> str:
     return f"exec sh -c {shlex.quote(_TIED_RUN)} sh {shlex.join(argv)}"
 
 
-def make_workdir(root: str | None) -> str:
-    """`mktemp -d` (mode 700) under `root`; prints `yaffmpegp-dir <absolute path>`.
-    `root` None: the host's `$TMPDIR`, else /tmp; `~/...`: under the remote home."""
+def make_workdir(root: str | None, lease: str) -> str:
+    """`mktemp -d` (mode 700) under `root` with an empty lease file in it, at once; prints
+    `yaffmpegp-dir <absolute path>`. `root` None: the host's `$TMPDIR`, else /tmp; `~/...`:
+    under the remote home."""
     if root is None:
         quoted = '"${TMPDIR:-/tmp}"'
     elif root == "~" or root.startswith("~/"):
@@ -70,7 +71,8 @@ def make_workdir(root: str | None) -> str:
     else:
         quoted = shlex.quote(root)
     return (f"root={quoted} && mkdir -p -- \"$root\" && "
-            'dir=$(mktemp -d -- "$root/yaffmpegp.XXXXXXXXXX") && cd -- "$dir" && '
+            'dir=$(mktemp -d -- "$root/yaffmpegp.XXXXXXXXXX") && '
+            f': > "$dir"/{shlex.quote(lease)} && cd -- "$dir" && '
             'echo "yaffmpegp-dir $(pwd -P)"')
 
 

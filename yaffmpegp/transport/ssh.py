@@ -30,6 +30,7 @@ from ..errors import HostError, HostKeyError, TransferError
 from ..hosts import HostSpec
 from .base import ByteCallback, FFmpegRun, HostRequirements, LineCallback, Transport, parse_encoders
 from .hostkeys import HostKeyPolicy, append_known_host, read_known_hosts
+from .lease import LEASE, LeaseTimes, stale_dirs, write_lease
 from .remote import KILL_GRACE, kill_script, make_workdir, pump_output, read_pid, tied_run
 from .transfer import DIGEST_TOOL, local_digest, progress_handler, verify
 
@@ -42,6 +43,7 @@ KEEPALIVE_INTERVAL = 30  # seconds; notices a silently dead peer unless ssh conf
 KEEPALIVE_COUNT_MAX = 3
 CHECK_TIMEOUT = 60.0  # seconds for the checks and mkdir in open()
 CLOSE_TIMEOUT = 10.0  # close() gives up after this long
+SWEEP_TIMEOUT = 20.0  # seconds for removing what runs that are gone left on a host
 # OpenSSH's default MaxSessions: channels (exec, SFTP) one connection may have open at once.
 # One is the SFTP session's, one is kept for kill scripts and cleanup, the rest are shared.
 MAX_SESSIONS = 10
@@ -58,7 +60,9 @@ class SSHTransport(Transport):
     `known_hosts=None` and `config=None` mean what they mean to OpenSSH and asyncssh: the
     known_hosts named in the ssh config or ~/.ssh/known_hosts, and ~/.ssh/config.
     `remote_workdir` is the root under which the private work dir is made (default: the
-    remote `$TMPDIR`, else /tmp; `~/` is the remote home).
+    remote `$TMPDIR`, else /tmp; `~/` is the remote home). `lease` says how often this run
+    renews the lease in its work dir, and how old another run's lease must be before that
+    run is taken for gone and its work dir removed (see lease.py).
     """
 
     def __init__(
@@ -73,6 +77,7 @@ class SSHTransport(Transport):
         remote_ffmpeg: str = "ffmpeg",
         slots: int = 1,
         connect_timeout: float = 15,
+        lease: LeaseTimes = LeaseTimes(),
     ) -> None:
         self.spec = spec
         self.label = spec.label
@@ -84,6 +89,8 @@ class SSHTransport(Transport):
         self._workdir_root = remote_workdir
         self._ffmpeg = remote_ffmpeg
         self._connect_timeout = connect_timeout
+        self._lease = lease
+        self._renewer: asyncio.Task[None] | None = None  # started by open(), ended by close()
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
         self._sftp_lock = asyncio.Lock()
@@ -115,6 +122,8 @@ class SSHTransport(Transport):
                 if missing:
                     raise HostError(f"ffmpeg has no encoder {', '.join(missing)}", host=self.label)
                 self._dir = await self._make_workdir()
+                await self._remove_dirs_of_gone_runs(self._dir)
+            self._renewer = asyncio.create_task(self._renew_lease(self._dir))
         except TimeoutError:
             await self.close()
             raise HostError(f"host did not answer within {CHECK_TIMEOUT:.0f} s", host=self.label) from None
@@ -201,13 +210,35 @@ class SSHTransport(Transport):
             raise HostError(f"{tool} not found on the remote PATH", host=self.label)
 
     async def _make_workdir(self) -> str:
-        """A private work dir (mode 700) under the root; its absolute path."""
-        result = await self._exec(make_workdir(self._workdir_root))
+        """A private work dir (mode 700, with its lease) under the root; its absolute path."""
+        result = await self._exec(make_workdir(self._workdir_root, LEASE))
         lines = [ln for ln in str(result.stdout).splitlines() if ln.startswith("yaffmpegp-dir /")]
         if result.returncode != 0 or not lines:
             raise HostError("cannot create a work dir", host=self.label,
                             returncode=result.returncode, stderr=str(result.stderr))
         return lines[-1].split(" ", 1)[1]
+
+    async def _remove_dirs_of_gone_runs(self, workdir: str) -> None:
+        """Renew this run's lease, then remove the work dirs next to it whose leases ran out.
+        Best effort: a host where this fails is still usable."""
+        try:
+            async with asyncio.timeout(SWEEP_TIMEOUT):
+                sftp = await self._sftp_client()
+                now = await write_lease(sftp, workdir)
+                gone = await stale_dirs(sftp, workdir, now, self._lease.expiry)
+                if gone:
+                    await self._exec("rm -rf -- " + " ".join(shlex.quote(d) for d in gone))
+        except Exception:  # noqa: BLE001 - others' leftovers never stop this run; cancellation still propagates
+            pass
+
+    async def _renew_lease(self, workdir: str) -> None:
+        """Rewrite the lease every `refresh` seconds until close(); a write that fails (the
+        host is lost for now) is tried again at the next turn."""
+        while True:
+            await asyncio.sleep(self._lease.refresh)
+            with contextlib.suppress(OSError, asyncssh.Error, HostError, TimeoutError):
+                async with asyncio.timeout(self._lease.refresh):
+                    await write_lease(await self._sftp_client(), workdir)
 
     async def remove_stale(self, workdirs: Sequence[str]) -> None:
         """Remove work dirs an earlier run left here (it was killed before it could). Only
@@ -365,6 +396,9 @@ class SSHTransport(Transport):
         if conn is None or self._closing:
             return
         self._closing = True
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None:
+            renewer.cancel()  # before the dir goes: no lease written into a removed dir
         workdir, self._dir = self._dir, None
         pids, self._pids = sorted(self._pids), set()
         script = [kill_script(pids)] if pids else []
@@ -372,6 +406,8 @@ class SSHTransport(Transport):
             script.append(f"rm -rf -- {shlex.quote(workdir)}")
         cleaned = not script
         try:
+            if renewer is not None:
+                await asyncio.wait([renewer])
             if script and not conn.is_closed():
                 async with asyncio.timeout(CLOSE_TIMEOUT):
                     await self._exec("; ".join(script), reserved=True)
