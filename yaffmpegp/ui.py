@@ -2,8 +2,9 @@
 
 On a terminal: one overall bar (frames of the total, fps, ETA, segments, queue) and one
 line per host with each stage's state, redrawn in place; log lines are written above them,
-never through them. Not a terminal (CI, nohup, a pipe): no control codes, one plain
-progress line every few seconds.
+never through them. Not a terminal (CI, nohup, a pipe), or a terminal that reports no rows
+(tqdm would hide every bar there): no control codes, one plain progress line every few
+seconds.
 """
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ REDRAW = 0.25  # seconds between redraws at most
 FALLBACK_COLUMNS = 120
 
 
-def _columns(stream: TextIO) -> int:
+def _size(stream: TextIO) -> tuple[int, int]:
+    """(columns, rows) the terminal reports; (0, 0) when it reports nothing."""
     try:
-        return os.get_terminal_size(stream.fileno()).columns
+        size = os.get_terminal_size(stream.fileno())
     except (OSError, ValueError, AttributeError):
-        return 0
+        return 0, 0
+    return size.columns, size.lines
 
 
 @dataclass
@@ -115,10 +118,11 @@ class Status:
             self._total, self._segments = event.frames, event.segments
             self._note(f"{event.segments} segments, {event.frames} frames, on {len(event.hosts)} "
                        f"host(s): {', '.join(event.hosts)}")
-            if self.tty and not self.quiet:
+            columns, rows = _size(self.stream) if self.tty else (0, 0)
+            if rows and not self.quiet:  # no rows: tqdm would hide every bar, plain lines instead
                 # a terminal that reports no width (a fresh pty, some consoles) would get
                 # empty lines from tqdm's dynamic width: use a fixed one there
-                width = dict(dynamic_ncols=True) if _columns(self.stream) else dict(ncols=FALLBACK_COLUMNS)
+                width = dict(dynamic_ncols=True) if columns else dict(ncols=FALLBACK_COLUMNS)
                 self._bar = tqdm(total=event.frames, unit="frame", file=self.stream, desc="encode", position=0,
                                  mininterval=REDRAW, leave=True, **width)
                 self._width = max([len(h) for h in event.hosts] + [4])
@@ -201,7 +205,7 @@ class Status:
     def _refresh(self, now: float) -> None:
         if self.quiet or not self._total:
             return
-        if self._bar is not None:
+        if self._bar is not None and _size(self.stream)[1]:  # (a terminal shrunk to 0 rows: plain)
             if now - self._last_draw < REDRAW:
                 return
             self._last_draw = now
