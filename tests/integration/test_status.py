@@ -87,10 +87,12 @@ def test_quiet_prints_nothing_on_success(clip: Path, tmp_path: Path) -> None:
     assert r.returncode == 0 and r.stderr == "" and r.stdout == ""
 
 
-def test_terminal_of_no_size_gets_plain_progress_lines(clip: Path, tmp_path: Path) -> None:
+def test_terminal_of_no_size_gets_plain_progress_lines(tmp_path: Path) -> None:
     """A pty reporting 0 rows and 0 columns (some container consoles, `script` without a
     controlling terminal): tqdm would hide every bar there, so the plain lines are printed.
-    The encode is paced at real time, so the run lasts long enough for several lines."""
+    The encode is paced at real time (two workers, 20 s: at least 10 s), so the run lasts
+    long enough for several lines, and 2 s segments show the current speed in each."""
+    clip = media.vhs_ffv1(tmp_path / "clip.mkv", seconds=20)
     code, text = _on_terminal(0, 0, ["--file", str(clip), "-o", str(tmp_path / "out.mkv"), "--workdir",
                                      str(tmp_path), "--segment-length", "2", "--local-workers", "2",
                                      "-vf", "realtime", "-c:v", "ffv1", "-c:a", "copy"])
@@ -100,4 +102,8 @@ def test_terminal_of_no_size_gets_plain_progress_lines(clip: Path, tmp_path: Pat
                        text, re.M)
     assert len(lines) >= 2, text
     assert int(lines[-1][0]) > int(lines[0][0])  # it moves
+    # from frame counts over the last seconds: ffmpeg's own average read 0 here (each segment
+    # lasts 2 s, and it reads 0 for about the first second of each)
+    encoding = [int(now) for frames, total, now in lines[1:] if int(frames) < int(total)]
+    assert encoding and all(encoding), lines
     assert "checked:" in text and "wrote" in text
