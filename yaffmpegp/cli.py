@@ -185,9 +185,26 @@ def settings_from(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
         context=ns.context,
         ssh=SSHSettings(user=ns.ssh_user, config=tuple(ns.ssh_config), known_hosts=ns.known_hosts,
                         accept_new_hostkeys=ns.accept_new_hostkeys, identity=tuple(ns.identity),
-                        remote_workdir=ns.remote_workdir, remote_ffmpeg=ns.remote_ffmpeg),
+                        remote_workdir=ns.remote_workdir, remote_ffmpeg=ns.remote_ffmpeg,
+                        lease=_lease_from_env()),
     )
     return s, ns
+
+
+def _lease_from_env() -> tuple[float, float] | None:
+    """`YAFFMPEGP_LEASE=REFRESH,EXPIRY` (seconds): how often a run renews the lease in its
+    host work dirs, and after how long without renewal another run removes such a dir.
+    Not an option: the defaults suit real fleets; tests shorten them."""
+    text = os.environ.get("YAFFMPEGP_LEASE")
+    if not text:
+        return None
+    try:
+        refresh, expiry = (float(x) for x in text.split(","))
+    except ValueError:
+        raise UsageError(f"YAFFMPEGP_LEASE must be REFRESH,EXPIRY in seconds, not {text!r}") from None
+    if not 0 < refresh < expiry:
+        raise UsageError("YAFFMPEGP_LEASE: the refresh must be positive and shorter than the expiry")
+    return refresh, expiry
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     FAILED = 1  # the run itself failed (encode, join, every host lost)
     USAGE = 2  # bad command line, bad input file, options ffmpeg rejects
     HOSTS = 3  # no usable host
+    BUSY = 4  # the same job is already running
     INTERRUPTED = 130
 
 
@@ -89,6 +90,12 @@ class OutputError(YaffError):
     """The output cannot be written where asked (exists, directory missing, same as input)."""
 
     exit_code = ExitCode.USAGE
+
+
+class JobRunningError(YaffError):
+    """Another run of the same job (same input, output and options) holds its work dir."""
+
+    exit_code = ExitCode.BUSY
 
 
 class OptionsError(YaffError):

@@ -20,6 +20,7 @@ from .events import Checked, Events, HostDown, HostUp, Message, Planned, Segment
 from .ffcmd import segment_args
 from .ffopts import RoutedOptions, option_table, split_options
 from .join import FinalMux, check, join
+from .joblock import LOCK, JobLock, lock_job_dir, remove_job_dir
 from .journal import ENCODED, JOURNAL, RESUMED, Journal, JournalWriter, job_key
 from .pipeline import HostPipeline, PipelineSettings
 from .context import context_frames
@@ -100,7 +101,7 @@ async def run(s: Settings, events: Events, make_transports: TransportFactory | N
     media = await probe_media(s.input, s.ffprobe)
     if not media.video_streams:
         raise InputError(f"{s.input}: no video stream")
-    workdir = job_dir(s.workdir or Path(tempfile.gettempdir()), job_key(s))
+    workdir, lock = job_dir(s.workdir or Path(tempfile.gettempdir()), job_key(s))
     partial = partial_path(s.output)
     finished = suspect = False
     try:
@@ -112,21 +113,23 @@ async def run(s: Settings, events: Events, make_transports: TransportFactory | N
         suspect = True  # segments that joined into a wrong output must not be resumed from
         raise
     finally:
-        partial.unlink(missing_ok=True)
-        done = 0 if suspect else len(Journal.load(workdir).done)
-        if s.keep_workdir:
-            events.emit(Message(f"work files kept in {workdir}"))
-        elif not finished and done:
-            keep_resume_state(workdir)
-            events.emit(Message(f"{done} encoded segment(s) kept in {workdir}: run the same command "
-                                "again to resume, or delete that directory"))
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        with lock:  # held until the work dir is removed or left in a state to resume from
+            partial.unlink(missing_ok=True)
+            done = 0 if suspect else len(Journal.load(workdir).done)
+            if s.keep_workdir:
+                events.emit(Message(f"work files kept in {workdir}"))
+            elif not finished and done:
+                keep_resume_state(workdir)
+                events.emit(Message(f"{done} encoded segment(s) kept in {workdir}: run the same command "
+                                    "again to resume, or delete that directory"))
+            else:
+                remove_job_dir(workdir)
 
 
-def job_dir(base: Path, key: str) -> Path:
-    """The job's private work dir, the same for the same job (for resume). An existing one
-    must be a real directory of ours that nobody else can enter."""
+def job_dir(base: Path, key: str) -> tuple[Path, JobLock]:
+    """The job's private work dir, the same for the same job (for resume), locked for this
+    run (JobRunningError if another run of the job holds it). An existing one must be a
+    real directory of ours that nobody else can enter."""
     path = base / f"yaffmpegp-{key}"
     try:
         os.mkdir(path, 0o700)
@@ -134,14 +137,15 @@ def job_dir(base: Path, key: str) -> Path:
         st = path.lstat()
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
             raise OutputError(f"{path} exists but is not a private directory of yours: remove it") from None
-        keep_resume_state(path)
     except OSError as exc:
         raise OutputError(f"cannot create a work dir in {base}: {exc.strerror or exc}") from exc
-    return path
+    lock = lock_job_dir(path)  # before anything in it is touched
+    keep_resume_state(path)
+    return path, lock
 
 
 def keep_resume_state(workdir: Path) -> None:
-    """Remove everything but the journal and the encoded segments it lists."""
+    """Remove everything but the journal, the encoded segments it lists and the lock."""
     journal = Journal.load(workdir)
     listed = {str(entry["file"]) for entry in journal.done.values()}
     for entry in workdir.iterdir():
@@ -149,7 +153,7 @@ def keep_resume_state(workdir: Path) -> None:
             for f in entry.iterdir():
                 if f.name not in listed:
                     f.unlink(missing_ok=True)
-        elif entry.name != JOURNAL:
+        elif entry.name not in (JOURNAL, LOCK):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:

@@ -14,6 +14,9 @@ class SSHSettings:
     identity: tuple[str, ...] = ()
     remote_workdir: str | None = None
     remote_ffmpeg: str = "ffmpeg"
+    # (refresh, expiry) seconds of the lease kept in each host's work dir; None: the
+    # transport's defaults. Set only through the environment (YAFFMPEGP_LEASE), for tests.
+    lease: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 On a terminal: one overall bar (frames of the total, fps, ETA, segments, queue) and one
 line per host with each stage's state, redrawn in place; log lines are written above them,
-never through them. Not a terminal (CI, nohup, a pipe): no control codes, one plain
-progress line every few seconds.
+never through them. Not a terminal (CI, nohup, a pipe), or a terminal that reports no rows
+(tqdm would hide every bar there): no control codes, one plain progress line every few
+seconds. The current ("now") fps comes from frame counts over the last few seconds
+(rate.py), not from ffmpeg's own figure, which is an average since its start.
 """
 from __future__ import annotations
 
@@ -17,16 +19,19 @@ from tqdm import tqdm
 
 from .events import (AttemptFailed, Checked, EncodeProgress, Event, HostDown, HostUp, Joined,
                      Message, Planned, SegmentDone, Stage, Transferred)
+from .rate import RateMeter
 
 REDRAW = 0.25  # seconds between redraws at most
 FALLBACK_COLUMNS = 120
 
 
-def _columns(stream: TextIO) -> int:
+def _size(stream: TextIO) -> tuple[int, int]:
+    """(columns, rows) the terminal reports; (0, 0) when it reports nothing."""
     try:
-        return os.get_terminal_size(stream.fileno()).columns
+        size = os.get_terminal_size(stream.fileno())
     except (OSError, ValueError, AttributeError):
-        return 0
+        return 0, 0
+    return size.columns, size.lines
 
 
 @dataclass
@@ -34,8 +39,8 @@ class _Work:
     state: str = "idle"
     segment: int | None = None
     since: float = 0.0
-    frame: int = 0
-    fps: float = 0.0
+    frame: int = 0  # of the current segment, as ffmpeg last reported it
+    meter: RateMeter = field(default_factory=RateMeter)  # this slot's frames, for the current fps
     moved: int = 0
     total: int | None = None
 
@@ -71,7 +76,7 @@ def host_line(name: str, h: _Host, now: float, width: int = 12) -> str:
     enc = []
     for w in encodes:
         if w.state in ("encoding", "stale") and w.segment is not None:
-            enc.append(f"seg {w.segment} {w.fps:.0f} fps {_clock(now - w.since)}")
+            enc.append(f"seg {w.segment} {w.meter.rate(now):.0f} fps {_clock(now - w.since)}")
         else:
             enc.append("idle")
     parts.append("ENC " + ", ".join(enc))
@@ -115,10 +120,11 @@ class Status:
             self._total, self._segments = event.frames, event.segments
             self._note(f"{event.segments} segments, {event.frames} frames, on {len(event.hosts)} "
                        f"host(s): {', '.join(event.hosts)}")
-            if self.tty and not self.quiet:
+            columns, rows = _size(self.stream) if self.tty else (0, 0)
+            if rows and not self.quiet:  # no rows: tqdm would hide every bar, plain lines instead
                 # a terminal that reports no width (a fresh pty, some consoles) would get
                 # empty lines from tqdm's dynamic width: use a fixed one there
-                width = dict(dynamic_ncols=True) if _columns(self.stream) else dict(ncols=FALLBACK_COLUMNS)
+                width = dict(dynamic_ncols=True) if columns else dict(ncols=FALLBACK_COLUMNS)
                 self._bar = tqdm(total=event.frames, unit="frame", file=self.stream, desc="encode", position=0,
                                  mininterval=REDRAW, leave=True, **width)
                 self._width = max([len(h) for h in event.hosts] + [4])
@@ -135,10 +141,12 @@ class Status:
         elif isinstance(event, Stage):
             h = self._hosts.setdefault(event.host, _Host())
             w = h.stage(event.stage)
-            if event.segment != w.segment or event.state != w.state:
-                if event.state != "stale":
-                    w.since, w.frame, w.fps, w.moved, w.total = now, 0, 0.0, 0, None
-                w.state, w.segment = event.state, event.segment
+            resumed = event.segment == w.segment and {w.state, event.state} == {"encoding", "stale"}
+            if (event.segment != w.segment or event.state != w.state) and not resumed:
+                w.since, w.frame, w.moved, w.total = now, 0, 0, None
+                if event.state == "encoding":
+                    w.meter.add(now, 0)  # counting from here
+            w.state, w.segment = event.state, event.segment
             if event.state == "sending" and event.segment is not None:
                 self._started_segments.add(event.segment)
             if event.state == "encoding":
@@ -152,7 +160,8 @@ class Status:
             self._seg_frames[event.segment] = event.frame
             for w in self._hosts.setdefault(event.host, _Host()).stages.values():
                 if w.segment == event.segment and w.state in ("encoding", "stale"):
-                    w.frame, w.fps = event.frame, event.fps
+                    w.meter.add(now, max(0, event.frame - w.frame))
+                    w.frame = event.frame
         elif isinstance(event, SegmentDone):
             self._seg_frames.pop(event.segment, None)
             self._done_frames += event.frames
@@ -194,14 +203,14 @@ class Status:
 
     def _fps(self, now: float) -> tuple[float, float]:
         avg = self._frames() / (now - self._first_encode) if self._first_encode and now > self._first_encode else 0.0
-        current = sum(w.fps for h in self._hosts.values() for k, w in h.stages.items()
-                      if k.startswith("encode") and w.state == "encoding")
+        current = sum(w.meter.rate(now) for h in self._hosts.values() for k, w in h.stages.items()
+                      if k.startswith("encode"))
         return avg, current
 
     def _refresh(self, now: float) -> None:
         if self.quiet or not self._total:
             return
-        if self._bar is not None:
+        if self._bar is not None and _size(self.stream)[1]:  # (a terminal shrunk to 0 rows: plain)
             if now - self._last_draw < REDRAW:
                 return
             self._last_draw = now

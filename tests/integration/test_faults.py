@@ -144,8 +144,8 @@ def test_straggler_is_started_again_on_an_idle_host(fleet, tmp_path: Path) -> No
 
 
 def test_coordinator_killed_then_rerun_leaves_nothing_on_hosts(fleet, long_clip: Path, tmp_path: Path) -> None:  # noqa: F811
-    """SIGKILL gives the coordinator no chance to clean up: the remote encoders die with their
-    channels, and the next run of the same job removes the work dirs they left."""
+    """SIGKILL gives the coordinator no chance to clean up: the remote encoders end with their
+    SSH connections, and the next run of the same job removes the work dirs they left."""
     out = tmp_path / "out.mkv"
     proc = _start(fleet, long_clip, out, "--report", str(tmp_path / "report.json"))
     try:
@@ -162,3 +162,38 @@ def test_coordinator_killed_then_rerun_leaves_nothing_on_hosts(fleet, long_clip:
     again = subprocess.run(proc.args, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     _exact_and_clean(fleet, long_clip, out)
+
+
+def test_remote_encodes_end_when_the_coordinator_is_killed(fleet, tmp_path: Path) -> None:  # noqa: F811
+    """SIGKILL leaves the coordinator no chance to kill anything: each remote encode (a 30 s
+    segment paced at real time, so it would run on for half a minute) ends by itself within
+    seconds once its SSH connection is gone, and nothing the run started stays on any host."""
+    src = media.vhs_ffv1(tmp_path / "tape.mkv", seconds=60)
+    proc = subprocess.Popen([sys.executable, "-m", "yaffmpegp", "--hostlist", *fleet.names,
+                             "--ssh-config", str(fleet.ssh_config), "--file", str(src), "-o", str(tmp_path / "o.mkv"),
+                             "--workdir", str(tmp_path), "--segment-length", "30",
+                             "-vf", "realtime", "-c:v", "ffv1", "-c:a", "copy"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 90
+        while sum(bool(fleet.encoding_processes(n)) for n in fleet.names) < 2:
+            assert proc.poll() is None, "the run ended early"
+            assert time.monotonic() < deadline, "the hosts never encoded"
+            time.sleep(0.1)
+        time.sleep(1)
+        encoding = [n for n in fleet.names if fleet.encoding_processes(n)]
+        proc.kill()
+        proc.wait()
+        killed = time.monotonic()
+        while any(fleet.host_processes(n) for n in fleet.names):
+            assert time.monotonic() - killed < 10, {n: fleet.host_processes(n) for n in fleet.names}
+            time.sleep(0.2)
+        assert encoding, "nothing was encoding when the coordinator was killed"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for name in fleet.names:  # the dead run's work dirs: a run removes them once their lease
+            # has run out (2 minutes; test_leases.py), too long to wait for here
+            for leftover in fleet.workdir_leftovers(name):
+                subprocess.run(["rm", "-rf", "--", str(leftover)], check=True)

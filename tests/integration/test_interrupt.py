@@ -16,7 +16,8 @@ from tests import media
 pytestmark = pytest.mark.slow
 
 
-def _our_ffmpegs(marker: str) -> list[int]:
+def _our_ffmpegs(marker: str, also: str = "") -> list[int]:
+    """Pids of ffmpeg processes whose command line holds `marker` (and `also`)."""
     pids = []
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
@@ -24,7 +25,7 @@ def _our_ffmpegs(marker: str) -> list[int]:
                 cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if "ffmpeg" in cmd and marker in cmd:
+            if "ffmpeg" in cmd and marker in cmd and also in cmd:
                 pids.append(int(d.name))
     return pids
 
@@ -62,7 +63,7 @@ def test_sigint_mid_run_cleans_up(tmp_path: Path) -> None:
         assert "run the same command again to resume" in err
         (job,) = kept
         journal = json.loads((job / "journal.json").read_text())
-        assert sorted(p.name for p in job.iterdir()) == ["encoded", "journal.json"]
+        assert sorted(p.name for p in job.iterdir()) == ["encoded", "journal.json", "lock"]
         assert sorted(p.name for p in (job / "encoded").iterdir()) == sorted(e["file"] for e in journal["done"].values())
     # and the same command again finishes the job, then removes it all
     again = subprocess.run(proc.args, capture_output=True, text=True, timeout=240)
@@ -150,3 +151,31 @@ def test_sigkill_and_rerun_encodes_only_what_was_missing(tmp_path: Path) -> None
     assert sorted(resumed | again) == list(range(planned["segments"])) and not resumed & again
     assert media.frame_hashes(out) == media.frame_hashes(src)  # exact, resumed or not
     assert list(work.iterdir()) == []
+
+
+def test_sigkill_mid_segment_ends_local_encoders(tmp_path: Path) -> None:
+    """A long segment paced at real time is encoding when the coordinator is SIGKILLed: its
+    ffmpeg dies with it (PR_SET_PDEATHSIG), not when the segment would have ended."""
+    src = media.vhs_ffv1(tmp_path / "tape.mkv", seconds=60)
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "yaffmpegp", "--file", str(src), "-o", str(tmp_path / "o.mkv"),
+                             "--workdir", str(work), "--segment-length", "30", "--local-workers", "2",
+                             "-vf", "realtime", "-c:v", "ffv1", "-c:a", "copy"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _our_ffmpegs(str(work) + "/", "-progress"):  # a segment's encode, not the split
+            assert proc.poll() is None and time.monotonic() < deadline, "the run never encoded"
+            time.sleep(0.1)
+        time.sleep(1)
+        proc.kill()
+        proc.wait()
+        killed = time.monotonic()
+        while _our_ffmpegs(str(work) + "/"):
+            assert time.monotonic() - killed < 10, "local encoders outlived the coordinator"
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

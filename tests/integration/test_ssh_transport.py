@@ -22,6 +22,7 @@ from tests.integration.conftest_fleet import fleet  # noqa: F401 - the session f
 from yaffmpegp.errors import HostError, HostKeyError, TransferError
 from yaffmpegp.hosts import parse_host
 from yaffmpegp.transport.base import HostRequirements
+from yaffmpegp.transport.lease import LEASE
 from yaffmpegp.transport.ssh import SSHTransport
 
 pytestmark = [pytest.mark.fleet, pytest.mark.timeout(60)]
@@ -85,6 +86,7 @@ def test_open_makes_private_workdir_and_close_removes_it(fleet: Fleet) -> None:
         assert st.st_uid == h.uid
         assert workdir.startswith(h.tmpdir + "/")  # default root: the remote $TMPDIR
         assert t.path("x.mkv") == workdir + "/x.mkv"
+        assert os.listdir(workdir) == [LEASE]  # made with the dir: the run is alive
         await t.close()
         await t.close()  # idempotent
         return workdir, t.cipher, took
@@ -158,7 +160,7 @@ def test_put_get_round_trip_is_verified(fleet: Fleet, tmp_path: Path) -> None:
             await t.put(src, "seg 00001.bin", up.append)
             remote = Path(t.path("seg 00001.bin"))  # same machine: root can look
             assert remote.read_bytes() == src.read_bytes()
-            assert sorted(os.listdir(t.workdir)) == ["seg 00001.bin"]  # no .part left
+            assert sorted(os.listdir(t.workdir)) == [LEASE, "seg 00001.bin"]  # no .part left
             await t.get("seg 00001.bin", back, down.append)
             await t.remove("seg 00001.bin")
             await t.remove("seg 00001.bin")  # missing is fine
@@ -180,7 +182,7 @@ def test_transfer_failures_raise_transfer_error(fleet: Fleet, tmp_path: Path) ->
             assert info.value.host == "h1" and info.value.retryable
             with pytest.raises(TransferError):
                 await t.put(tmp_path / "missing.mkv", "x.mkv")
-            assert os.listdir(t.workdir) == []
+            assert os.listdir(t.workdir) == [LEASE]
 
     asyncio.run(main())
     assert list(tmp_path.iterdir()) == []  # no partial download left behind
@@ -195,7 +197,7 @@ def test_hostile_file_name_is_quoted_everywhere(fleet: Fleet, tmp_path: Path) ->
             await t.open(HostRequirements())
             made = await t.run_ffmpeg(["-hide_banner", "-f", "lavfi", "-i", "testsrc=d=1:r=25",
                                        "-c:v", "ffv1", "-y", t.path(HOSTILE)], lambda _: None)
-            assert os.listdir(t.workdir) == [HOSTILE]
+            assert sorted(os.listdir(t.workdir)) == sorted([HOSTILE, LEASE])
             await t.get(HOSTILE, local)
             await t.put(local, HOSTILE + ".copy")
             probe = await t.run_ffmpeg(["-hide_banner", "-i", t.path(HOSTILE + ".copy"),

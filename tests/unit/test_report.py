@@ -4,6 +4,7 @@ import json
 from yaffmpegp.events import (AttemptFailed, Checked, HostDown, HostUp, Planned, SegmentDone, Stage,
                               Transferred, event_name)
 from yaffmpegp.report import EventLog, RunStats
+from yaffmpegp.rate import RateMeter
 from yaffmpegp.ui import _Host, _Work, host_line
 
 
@@ -38,8 +39,11 @@ def test_event_log_writes_json_lines() -> None:
 
 
 def test_host_line() -> None:
-    h = _Host(stages={"send": _Work("sending", 12, 0, 0, 0, 41, 100),
-                      "encode": _Work("encoding", 11, 69.0, 5000, 212.4),
+    meter = RateMeter()
+    meter.add(97.0, 0)
+    meter.add(99.5, 530)  # 424 frames in the 2 s of the window that ended with the last report
+    h = _Host(stages={"send": _Work("sending", 12, moved=41, total=100),
+                      "encode": _Work("encoding", 11, since=69.0, frame=5000, meter=meter),
                       "get": _Work()}, done=4)
     assert host_line("h1", h, now=100.0, width=4) == \
         "h1   SEND seg 12 41% → ENC seg 11 212 fps 00:00:31 → GET idle | stale: no | done 4"

@@ -7,6 +7,7 @@ from pathlib import Path
 from ..hosts import is_local, parse_host
 from ..settings import Settings
 from .base import Transport
+from .lease import LeaseTimes
 from .local import LocalTransport
 from .ssh import SSHTransport
 
@@ -37,5 +38,6 @@ def make_transports(s: Settings, parent: Path) -> list[Transport]:
             remote_workdir=s.ssh.remote_workdir,
             remote_ffmpeg=s.ssh.remote_ffmpeg,
             slots=s.slots,
+            **({"lease": LeaseTimes(*s.ssh.lease)} if s.ssh.lease else {}),
         ))
     return out
