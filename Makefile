@@ -42,6 +42,7 @@ test-fast: deps-test venv
 bench: deps-test venv
 	$(BIN)/python bench/local.py
 	$(BIN)/python bench/fleet.py
+	bash bench/context.sh
 
 # A local three-host SSH fleet (real sshd, one unix user each) to try --hostlist; needs root.
 FLEET_DIR ?= /tmp/yaffmpegp-fleet

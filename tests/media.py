@@ -167,3 +167,23 @@ def lut_cube(path: Path) -> Path:
                     "0.05 0.0 0.0\n1.0 0.0 0.0\n0.0 0.9 0.0\n1.0 0.95 0.0\n"
                     "0.0 0.0 0.85\n1.0 0.0 0.8\n0.05 0.9 0.8\n1.0 0.95 0.85\n")
     return path
+
+
+def vhs_noisy(path: Path, seconds: float = 4) -> Path:
+    """A noisy 480i FFV1 capture with PCM, as tapes come off a VCR: temporal noise is what
+    a denoiser works on, so a join that differs shows."""
+    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=720x480:rate=30000/1001:duration={seconds},noise=alls=20:allf=t",
+               "-f", "lavfi", "-i", f"sine=frequency=1000:sample_rate=48000:duration={seconds}",
+               "-vf", "setfield=tff", "-c:v", "ffv1", "-level", "3", "-g", "1", "-field_order", "tt",
+               "-c:a", "pcm_s16le", "-ac", "2", str(path)])
+    return path
+
+
+def noisy_open_gop(path: Path, seconds: float = 5) -> Path:
+    """Noisy H.264 with open GOPs and B-frames in MP4 (a camcorder file)."""
+    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds},noise=alls=12:allf=t",
+               "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+               "-c:v", "libx264", "-preset", "veryfast",
+               "-x264-params", "keyint=25:min-keyint=25:open-gop=1:bframes=3:scenecut=0",
+               "-c:a", "aac", "-shortest", str(path)])
+    return path

@@ -62,3 +62,20 @@ def test_unsplittable(chain: str, why: str) -> None:
                                    "drawtext=text='hello':fontsize=20", "lut3d=file=n.cube"])
 def test_splittable(chain: str) -> None:
     assert [g.unsplittable(f) for f in g.parse(chain)] == [None] * len(g.parse(chain))
+
+
+@pytest.mark.parametrize("chain,before,after,expected", [
+    ("scale=100:-2", "trim=start_pts=5", "trim=start=1", "trim=start_pts=5,scale=100:-2,trim=start=1"),
+    ("movie=logo.png[wm];[in][wm]overlay=10:10", "trim=start_pts=5", "trim=start=1",
+     "trim=start_pts=5[yaff_in];movie=logo.png[wm];[yaff_in][wm]overlay=10:10,trim=start=1"),
+    ("[in]scale=100:-2[out]", "trim=start_pts=5", "",
+     "trim=start_pts=5[yaff_in];[yaff_in]scale=100:-2[yaff_out];[yaff_out]null"),
+    (None, "trim=start_pts=5", "", "trim=start_pts=5"),
+])
+def test_wrap_puts_our_filters_around_chains_and_graphs(chain, before, after, expected) -> None:
+    assert g.wrap(chain, before, after) == expected
+
+
+def test_a_graph_of_several_chains_must_name_its_input() -> None:
+    with pytest.raises(UsageError, match=r"\[in\]"):
+        g.wrap("movie=logo.png[wm];[wm]overlay", "trim=start_pts=5", "")
