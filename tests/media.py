@@ -16,9 +16,11 @@ def _run(args: list[str]) -> None:
     subprocess.run(args, check=True)
 
 
-def vhs_ffv1(path: Path, seconds: float = 6) -> Path:
-    """480i FFV1, intra-only (-g 1), tff, 29.97 fps, PCM audio: a VHS capture."""
-    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=720x480:rate=30000/1001:duration={seconds}",
+def vhs_ffv1(path: Path, seconds: float = 6, noise: int = 0) -> Path:
+    """480i FFV1, intra-only (-g 1), tff, 29.97 fps, PCM audio: a VHS capture. `noise`:
+    temporal noise as tapes come off a VCR, what a denoiser works on (so a join shows)."""
+    grain = f",noise=alls={noise}:allf=t" if noise else ""
+    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=720x480:rate=30000/1001:duration={seconds}{grain}",
                "-f", "lavfi", "-i", f"sine=frequency=1000:sample_rate=48000:duration={seconds}",
                "-vf", "setfield=tff", "-c:v", "ffv1", "-level", "3", "-g", "1", "-field_order", "tt",
                "-c:a", "pcm_s16le", "-ac", "2", str(path)])
@@ -166,16 +168,6 @@ def lut_cube(path: Path) -> Path:
     path.write_text('TITLE "warm"\nLUT_3D_SIZE 2\n'
                     "0.05 0.0 0.0\n1.0 0.0 0.0\n0.0 0.9 0.0\n1.0 0.95 0.0\n"
                     "0.0 0.0 0.85\n1.0 0.0 0.8\n0.05 0.9 0.8\n1.0 0.95 0.85\n")
-    return path
-
-
-def vhs_noisy(path: Path, seconds: float = 4) -> Path:
-    """A noisy 480i FFV1 capture with PCM, as tapes come off a VCR: temporal noise is what
-    a denoiser works on, so a join that differs shows."""
-    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=720x480:rate=30000/1001:duration={seconds},noise=alls=20:allf=t",
-               "-f", "lavfi", "-i", f"sine=frequency=1000:sample_rate=48000:duration={seconds}",
-               "-vf", "setfield=tff", "-c:v", "ffv1", "-level", "3", "-g", "1", "-field_order", "tt",
-               "-c:a", "pcm_s16le", "-ac", "2", str(path)])
     return path
 
 
