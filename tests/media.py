@@ -27,9 +27,11 @@ def vhs_ffv1(path: Path, seconds: float = 6, noise: int = 0) -> Path:
     return path
 
 
-def h264_open_gop(path: Path, seconds: float = 8) -> Path:
-    """Long-GOP H.264 with open GOPs and 3 B-frames, AAC, in MP4: a camcorder/phone file."""
-    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds}",
+def h264_open_gop(path: Path, seconds: float = 8, noise: int = 0) -> Path:
+    """Long-GOP H.264 with open GOPs and 3 B-frames, AAC, in MP4: a camcorder/phone file
+    (`noise`: with temporal noise)."""
+    grain = f",noise=alls={noise}:allf=t" if noise else ""
+    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds}{grain}",
                "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
                "-c:v", "libx264", "-preset", "veryfast",
                "-x264-params", "keyint=25:min-keyint=25:open-gop=1:bframes=3:scenecut=0",
@@ -168,14 +170,4 @@ def lut_cube(path: Path) -> Path:
     path.write_text('TITLE "warm"\nLUT_3D_SIZE 2\n'
                     "0.05 0.0 0.0\n1.0 0.0 0.0\n0.0 0.9 0.0\n1.0 0.95 0.0\n"
                     "0.0 0.0 0.85\n1.0 0.0 0.8\n0.05 0.9 0.8\n1.0 0.95 0.85\n")
-    return path
-
-
-def noisy_open_gop(path: Path, seconds: float = 5) -> Path:
-    """Noisy H.264 with open GOPs and B-frames in MP4 (a camcorder file)."""
-    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds},noise=alls=12:allf=t",
-               "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-               "-c:v", "libx264", "-preset", "veryfast",
-               "-x264-params", "keyint=25:min-keyint=25:open-gop=1:bframes=3:scenecut=0",
-               "-c:a", "aac", "-shortest", str(path)])
     return path

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("captures")
-    return {"noisy480i": media.vhs_ffv1(d / "tape.mkv", seconds=4, noise=20), "camcorder": media.noisy_open_gop(d / "cam.mp4"),
+    return {"noisy480i": media.vhs_ffv1(d / "tape.mkv", seconds=4, noise=20), "camcorder": media.h264_open_gop(d / "cam.mp4", seconds=5, noise=12),
             "broadcast": media.mpeg2_ts(d / "dvb.ts", seconds=5)}
 
 
