@@ -171,3 +171,24 @@ def lut_cube(path: Path) -> Path:
                     "0.05 0.0 0.0\n1.0 0.0 0.0\n0.0 0.9 0.0\n1.0 0.95 0.0\n"
                     "0.0 0.0 0.85\n1.0 0.0 0.8\n0.05 0.9 0.8\n1.0 0.95 0.85\n")
     return path
+
+
+def hevc_open_gop(path: Path, seconds: float = 5) -> Path:
+    """HEVC with open GOPs (CRA pictures and their leading RASL pictures), AAC, in MP4."""
+    _run(FF + ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds},noise=alls=8:allf=t",
+               "-f", "lavfi", "-i", f"sine=frequency=350:duration={seconds}", "-c:v", "libx265",
+               "-preset", "ultrafast",
+               "-x265-params", "keyint=25:min-keyint=25:open-gop=1:bframes=3:scenecut=0:log-level=error",
+               "-c:a", "aac", "-shortest", str(path)])
+    return path
+
+
+def field_flags(path: Path, seconds: float = 1) -> tuple[str, list[str]]:
+    """(the stream's field order, each decoded frame's 'interlaced,top field first' flags)."""
+    order = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                            "stream=field_order", "-of", "csv=p=0", str(path)],
+                           check=True, capture_output=True, text=True).stdout.strip().strip(",")
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-read_intervals", f"%+{seconds}",
+                          "-show_entries", "frame=interlaced_frame,top_field_first", "-of", "csv=p=0", str(path)],
+                         check=True, capture_output=True, text=True).stdout
+    return order, [line.strip(",") for line in out.split()]

@@ -49,3 +49,29 @@ def test_without_context_the_joins_differ(capture, yaff, tmp_path) -> None:
     r = yaff("--file", capture["noisy480i"], "-o", ours, "--segment-length", "1", "--context", "0", *opts)
     assert r.returncode == 0, r.stderr
     assert _differing(ours, single) > 0
+
+
+def test_hevc_open_gop_source(yaff, tmp_path) -> None:
+    """CRA keyframes with leading RASL pictures: cut, given context, frame-identical."""
+    src = media.hevc_open_gop(tmp_path / "hevc.mp4")
+    for vf in ([], ["-vf", "bwdif"]):
+        opts = [*vf, "-c:v", "ffv1", "-c:a", "copy"]
+        single = media.single_pass(src, tmp_path / "single.mkv", opts)
+        r = yaff("--file", src, "-o", tmp_path / "ours.mkv", "--segment-length", "1", "-y", *opts)
+        assert r.returncode == 0, r.stderr
+        assert _differing(tmp_path / "ours.mkv", single) == 0
+
+
+def test_interlaced_encode_keeps_field_order_and_flags(capture, yaff, tmp_path) -> None:
+    """Encoding interlaced, no deinterlacer: field order and each frame's interlaced and
+    top-field-first flags as a single pass writes them."""
+    opts = ["-c:v", "libx264", "-preset", "ultrafast", "-flags", "+ilme+ildct", "-x264-params", "tff=1",
+            "-c:a", "copy"]
+    single = media.single_pass(capture["broadcast"], tmp_path / "single.mkv", opts)
+    ours = tmp_path / "ours.mkv"
+    r = yaff("--file", capture["broadcast"], "-o", ours, "--segment-length", "1", *opts)
+    assert r.returncode == 0, r.stderr
+    order, flags = media.field_flags(ours)
+    assert (order, flags) == media.field_flags(single)
+    assert order == "tb" and set(flags) == {"1,1"}
+    assert media.count_frames(ours) == media.count_frames(single)
