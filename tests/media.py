@@ -192,3 +192,11 @@ def field_flags(path: Path, seconds: float = 1) -> tuple[str, list[str]]:
                           "-show_entries", "frame=interlaced_frame,top_field_first", "-of", "csv=p=0", str(path)],
                          check=True, capture_output=True, text=True).stdout
     return order, [line.strip(",") for line in out.split()]
+
+
+def frames_with_times(path: Path, spec: str = "v:0") -> list[tuple[str, str]]:
+    """(timestamp, MD5) of each decoded frame of one stream: frames and where they sit."""
+    out = subprocess.run(FF[:-1] + ["-i", str(path), "-map", f"0:{spec}", "-f", "framemd5", "-"],
+                         check=True, capture_output=True, text=True).stdout
+    rows = [line.split(",") for line in out.splitlines() if line and not line.startswith("#")]
+    return [(r[2].strip(), r[5].strip()) for r in rows]

@@ -252,6 +252,7 @@ def final_args(
     field_order: str | None = None,
     rotation: float = 0.0,
     mux_opts: Sequence[str] = (),
+    read_until: Fraction | None = None,
 ) -> list[str]:
     """Mux the joined video with everything else the user's command would produce.
 
@@ -259,7 +260,10 @@ def final_args(
     input 1 is the concat list of encoded segments. Maps are written out explicitly, in
     ffmpeg's own output order taken from the preflight; the joined video is copied.
     """
-    args = QUIET + PROGRESS + ["-i", src]
+    args = QUIET + PROGRESS
+    if read_until is not None:  # an output trim's end, on the source's timeline
+        args += ["-t", f"{float(read_until):.6f}"]
+    args += ["-i", src]
     if offset:
         args += ["-itsoffset", f"{offset:.6f}"]
     args += ["-f", "concat", "-safe", "0", "-i", concat_file]

@@ -21,6 +21,7 @@ from functools import cache
 
 from . import filtergraph
 from .errors import ToolError, UsageError
+from .trim import Span, span_of
 
 
 class Route(Enum):
@@ -72,10 +73,7 @@ REFUSED = {
     "filter_complex_script": "-filter_complex_script is not supported",
     "filter_script": "-filter_script is not supported; give the filter with -vf",
     "i": "give the input with --file, not -i (one input per run)",
-    "ss": "-ss is not supported: cut the input first (ffmpeg -ss ... -c copy)",
     "sseof": "-sseof is not supported: cut the input first",
-    "t": "-t is not supported: cut the input first (ffmpeg -t ... -c copy)",
-    "to": "-to is not supported: cut the input first",
     "frames": "-frames is not supported: cut the input first",
     "vframes": "-vframes is not supported: cut the input first",
     "fs": "-fs is not supported",
@@ -91,6 +89,8 @@ RETIMING_OPTIONS = {
          "running count), which yaffmpegp cannot yet split exactly; convert the rate in a pass of its own",
     "fpsmax": "-fpsmax converts the frame rate over the whole stream, which yaffmpegp cannot yet split exactly",
 }
+# Output trims: the segments keep what a single pass keeps, the final mux trims the rest.
+SPAN_OPTIONS = {"ss", "t", "to"}
 # Input options people give among the output options; they go before -i.
 INPUT_OPTIONS = {"autorotate"}
 # Set by yaffmpegp for every command it runs; a user's copy is dropped.
@@ -213,6 +213,8 @@ def route(opt: Opt, table: OptionTable) -> Route | None:
         return None
     if base in INPUT_OPTIONS:
         return Route.INPUT
+    if base in SPAN_OPTIONS:
+        return Route.FINAL
     if base in RETIMING_OPTIONS and opt.stream_type in (None, "v"):
         raise UsageError(RETIMING_OPTIONS[base])
     if base == "c" or base == "codec":
@@ -253,6 +255,32 @@ class RoutedOptions:
         """The user's output options as given, less those yaffmpegp sets itself."""
         return [a for opt in self.all if opt.name not in OURS and _base(opt.name) not in INPUT_OPTIONS
                 for a in opt.argv]
+
+    @property
+    def sample_argv(self) -> list[str]:
+        """The output options for a sample of the input's start: without the trims."""
+        return [a for opt in self.all if opt.name not in OURS and _base(opt.name) not in INPUT_OPTIONS
+                and opt.name not in SPAN_OPTIONS for a in opt.argv]
+
+    @property
+    def final_without_end(self) -> tuple[str, ...]:
+        """The final mux's options less -t/-to: the end of an output trim is applied where the
+        source is read (the joined video must not be cut again by its adjusted timestamps)."""
+        out, skip = [], False
+        for a in self.final:
+            if skip:
+                skip = False
+            elif a in ("-t", "-to"):
+                skip = True
+            else:
+                out.append(a)
+        return tuple(out)
+
+    @property
+    def span(self) -> Span:
+        """The output frames a single pass keeps (-ss, -t, -to; the last of each wins)."""
+        last = {opt.name: opt.value for opt in self.all if opt.name in SPAN_OPTIONS}
+        return span_of(last.get("ss"), last.get("t"), last.get("to"))
 
     @property
     def autorotate(self) -> bool:
@@ -297,7 +325,9 @@ def split_options(argv: Sequence[str], table: OptionTable) -> RoutedOptions:
             final.extend(opt.argv)
     if vfilter:
         check_filter(vfilter)
-    return RoutedOptions(tuple(segment), tuple(final), vfilter, tuple(opts), tuple(inputs))
+    routed = RoutedOptions(tuple(segment), tuple(final), vfilter, tuple(opts), tuple(inputs))
+    routed.span  # noqa: B018 - a bad time is refused here, before any work
+    return routed
 
 
 def check_filter(chain: str) -> None:

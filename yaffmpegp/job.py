@@ -9,12 +9,12 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 from . import filtergraph
-from .errors import (CheckError, HostError, InputError, NoHostsError, OutputError, ToolError, YaffError,
+from .errors import (CheckError, HostError, InputError, NoHostsError, OutputError, ToolError, UsageError, YaffError,
                      first_error)
 from .events import Checked, Events, HostDown, HostUp, Message, Planned, SegmentDone, Tick
 from .ffcmd import segment_args
@@ -25,6 +25,7 @@ from .journal import ENCODED, JOURNAL, RESUMED, Journal, JournalWriter, job_key
 from .pipeline import HostPipeline, PipelineSettings
 from .context import context_frames
 from .plan import Plan, add_context, plan_cuts
+from .trim import Kept, kept_frames
 from .preflight import Preflight, run_preflight
 from .probe import MediaInfo, Stream, first_error_line, probe_media, probe_packets, run_tool
 from .scheduler import WorkQueue
@@ -200,6 +201,9 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                     plan = await planned
                     events.emit(Planned(plan.segments, round(plan.total_frames * pre.rate),
                                         tuple(t.label for t in usable)))
+                    if not routed.span.whole and not kept_segments(plan, media.stream(pre.video_in),
+                                                                   timeline_origin(media, pre), pre, routed):
+                        raise UsageError("-ss/-t/-to keep no video frame of this input")
                     threads = threads_per_worker(s, sum(isinstance(t, LocalTransport) for t in usable))
 
                     vstream = media.stream(pre.video_in)
@@ -210,19 +214,25 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         return segment_args(src, out, seg.trim, routed.segment, vf, pre.fmt, threads,
                                             encoder=pre.encoder, upright=pre.upright,
                                             shift=seg.timeline_shift(origin, vstream.time_base),
-                                            keep=seg.keep(origin, vstream.time_base, pre.rate),
+                                            keep=seg.keep(origin, vstream.time_base, pre.rate, routed.span),
                                             starts_at=seg.starts_at(origin, vstream.time_base))
 
                     ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe, filter_assets(routed))
                     for t in usable:
                         tg.create_task(HostPipeline(t, work, build, ps, events, requirements).run())
 
-                    async def ready(k: int) -> Path:
-                        await work.wait_done(k)
-                        return results / segments[k].output_name
+                    kept = kept_segments(plan, vstream, origin, pre, routed)
+                    order = sorted(kept) if kept is not None else list(range(plan.segments))
 
-                    mux = _final_mux(media, pre, routed, plan, vstream)
-                    durations = [(b.pts - a.pts) * vstream.time_base for a, b in zip(plan.cuts, plan.cuts[1:])]
+                    async def ready(k: int) -> Path:
+                        await work.wait_done(order[k])
+                        return results / names[order[k]]
+
+                    mux = _final_mux(media, pre, routed, plan, vstream, kept)
+                    if kept is None:
+                        durations = [(b.pts - a.pts) * vstream.time_base for a, b in zip(plan.cuts, plan.cuts[1:])]
+                    else:  # each kept segment lasts until the next one's first kept frame
+                        durations = [kept[b].first - kept[a].first for a, b in zip(order, order[1:])]
                     tg.create_task(join(durations + [Fraction(0)], ready, results, mux, partial, events, s.ffmpeg))
         except BaseExceptionGroup as group:
             raise first_error(group) from None
@@ -264,6 +274,7 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
     before, after = context_frames(routed.video_filter, vstream.frame_rate, s.context)
     plan = add_context(plan, packets, before, after)
     planned.set_result(plan)
+    kept: dict[int, Kept] | None = None
     workdir.mkdir()
     async with contextlib.aclosing(split(s.input, stream, plan, vstream.time_base, workdir,
                                          codec=vstream.codec_name, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe)) as units:
@@ -278,6 +289,12 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
                 resume.journal.start([c.pts for c in plan.cuts])
                 resume.started = True
             seg = unit.encoded_as(pre.rate, pre.ext)
+            if kept is None:
+                kept = kept_segments(plan, vstream, timeline_origin(media, pre), pre, routed) or {}
+            if not routed.span.whole:  # an output trim: only segments holding wanted frames
+                if seg.index not in kept:
+                    continue
+                seg = replace(seg, expected=kept[seg.index].frames, first=kept[seg.index].first)
             segments.append(seg)
             resume.names[seg.index] = seg.output_name
             if resume.journal.usable(seg.index, resume.results / seg.output_name, seg.expected):
@@ -286,6 +303,14 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
             else:
                 await work.add(seg)
     await work.close()
+
+
+def kept_segments(plan: Plan, vstream: Stream, origin: Fraction, pre: Preflight,
+                  routed: RoutedOptions) -> dict[int, Kept] | None:
+    """With an output trim (-ss/-t/-to), the segments that hold wanted frames; else None."""
+    if routed.span.whole:
+        return None
+    return kept_frames(plan, vstream.time_base, origin, pre.rate, routed.span)
 
 
 def timeline_origin(media: MediaInfo, pre: Preflight) -> Fraction:
@@ -305,15 +330,21 @@ def on_grid(seconds: Fraction, rate: Fraction | None) -> Fraction:
     return Fraction(math.floor(seconds * rate + Fraction(1, 2))) / rate
 
 
-def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan, vstream: Stream) -> FinalMux:
-    first = plan.cuts[0].pts * vstream.time_base - timeline_origin(media, pre)
-    offset = on_grid(first, vstream.frame_rate * pre.rate if vstream.frame_rate else None)
+def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan, vstream: Stream,
+               kept: dict[int, Kept] | None) -> FinalMux:
+    rate = vstream.frame_rate * pre.rate if vstream.frame_rate else None
+    if kept:  # the final mux trims the other streams itself (the user's -ss/-t/-to are its options)
+        start = routed.span.start
+        offset = start + on_grid(kept[min(kept)].first - start, rate)
+    else:
+        offset = on_grid(plan.cuts[0].pts * vstream.time_base - timeline_origin(media, pre), rate)
     return FinalMux(
         source=media.path,
         mapping=pre.mapping,
         video_out=pre.video_out,
         copy_outputs=(pre.video_out, *pre.other_video_outs),
-        user_final_opts=routed.final,
+        user_final_opts=routed.final_without_end,
+        read_until=routed.span.end,
         offset=float(offset),
         # "encoder" is ffmpeg's to write for an encoded stream (the segments carry it)
         video_tags=tuple((k, v) for k, v in vstream.tags.items() if k.lower() != "encoder"),

@@ -63,6 +63,7 @@ class FinalMux:
     field_order: str | None = None
     rotation: float = 0.0  # the display matrix the single pass writes
     mux_opts: tuple[str, ...] = ()  # muxer options that make the video as the single pass wrote it
+    read_until: Fraction | None = None  # an output trim's end: the source is read up to there
 
 
 #: waits until segment k is encoded and verified; returns its local file
@@ -81,7 +82,7 @@ async def join(durations: Sequence[Fraction], ready: SegmentReady, work: Path, m
                                     for k, (p, d) in enumerate(zip(pipes, durations))]))
     args = final_args(str(mux.source), str(listing), mux.offset, mux.mapping, mux.video_out,
                       mux.user_final_opts, mux.copy_outputs, str(out), mux.video_tags, mux.field_order,
-                      mux.rotation, mux.mux_opts)
+                      mux.rotation, mux.mux_opts, mux.read_until)
     log = work / "join.log"
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,

@@ -35,6 +35,7 @@ class Plan:
     # next piece it takes after its last owned frame. Empty: no context.
     starts: tuple[int, ...] = ()
     heads: tuple[int, ...] = ()
+    shown: tuple[int, ...] = ()  # every frame's timestamp, in display order (for trims)
 
     @property
     def segments(self) -> int:
@@ -172,4 +173,4 @@ def plan_cuts(
     frames = []
     for cut, end in zip(cuts, bounds):
         frames.append(sum(1 for p in packets if p.pts >= cut.pts and (end is None or p.pts < end)))
-    return Plan(cuts, tuple(frames), len(packets))
+    return Plan(cuts, tuple(frames), len(packets), shown=tuple(sorted(p.pts for p in packets)))

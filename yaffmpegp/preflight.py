@@ -110,7 +110,7 @@ async def _single_pass_sample(media: MediaInfo, routed: RoutedOptions, output: P
                               ffmpeg: str, ffprobe: str) -> tuple[tuple[Mapping, ...], tuple[StreamShape, ...], MediaInfo]:
     """The user's whole command on the first second: (mapping, output shapes, what it wrote)."""
     sample = workdir / f"preflight{output.suffix}"
-    args = preflight_args(str(media.path), routed.user_argv, str(sample), input_opts=routed.input)
+    args = preflight_args(str(media.path), routed.sample_argv, str(sample), input_opts=routed.input)
     code, _, err = await run_tool([ffmpeg, *args])
     if code != 0:
         raise OptionsError(f"ffmpeg rejected the options: {first_error_line(err)}",

@@ -6,6 +6,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .ffcmd import Trim, ticks
+from .trim import Span
 
 
 @dataclass(frozen=True)
@@ -29,27 +30,42 @@ class Segment:
     # end), kept after the user's filters; `gap` is the smallest gap between two frames.
     window: Trim | None = None
     gap: int = 0
+    first: Fraction | None = None  # with an output trim: where its first kept frame is shown
 
     def timeline_shift(self, origin: Fraction, source_tb: Fraction) -> int:
         """Unit ticks to take off so the filters see a single pass's timestamps: that pass
         starts its timeline at `origin` (seconds), rounded to the source's time base."""
         return self.shift + ticks(ticks(origin, source_tb) * source_tb, self.time_base)
 
-    def keep(self, origin: Fraction, source_tb: Fraction, rate: Fraction) -> tuple[Fraction, Fraction | None] | None:
-        """The owned frames' span in seconds on the single pass's timeline, as the filters
-        output it, with bounds set a quarter of an output frame early (between frames, safe
-        from rounding)."""
-        if self.window is None:
+    @property
+    def owned(self) -> Trim:
+        """The owned frames' span in unit timestamps, [start, end)."""
+        if self.window is not None:
+            return self.window
+        half = self.gap // 2  # without context the trim before the filters sits half a gap early
+        return Trim(self.trim.start + half, None if self.trim.end is None else self.trim.end + half)
+
+    def keep(self, origin: Fraction, source_tb: Fraction, rate: Fraction,
+             span: Span | None = None) -> tuple[Fraction, Fraction | None] | None:
+        """What to keep after the filters, in seconds on the single pass's timeline: the
+        owned frames (with context) and only those in `span` (an output trim), bounds set a
+        quarter of an output frame early (between frames, safe from rounding). None: nothing
+        to trim there."""
+        if self.window is None and (span is None or span.whole):
             return None
         shift = self.timeline_shift(origin, source_tb) + Fraction(self.gap, 4) / rate
-        end = self.window.end
-        return ((self.window.start - shift) * self.time_base,
-                None if end is None else (end - shift) * self.time_base)
+        start = (self.owned.start - shift) * self.time_base
+        end = None if self.owned.end is None else (self.owned.end - shift) * self.time_base
+        if span is not None:
+            start = max(start, span.start)
+            end = span.end if end is None else end if span.end is None else min(end, span.end)
+        return start, end
 
     def starts_at(self, origin: Fraction, source_tb: Fraction) -> Fraction:
         """Seconds on the single pass's timeline where the segment's first frame is shown."""
-        key = self.window.start if self.window is not None else self.trim.start + self.gap // 2
-        return (key - self.timeline_shift(origin, source_tb)) * self.time_base
+        if self.first is not None:
+            return self.first
+        return (self.owned.start - self.timeline_shift(origin, source_tb)) * self.time_base
 
     @property
     def name(self) -> str:

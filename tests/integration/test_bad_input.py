@@ -115,7 +115,8 @@ def test_options_ffmpeg_rejects(opts: list[str], needle: str, yaff, tmp_path: Pa
 def test_refused_option_says_why(yaff, tmp_path: Path, clip: Path) -> None:
     d, src = _case_dir(tmp_path, clip)
     _one_error_line(yaff("--file", src, "-filter_complex", "[0:v]null", *X264), "-filter_complex")
-    _one_error_line(yaff("--file", src, "-t", "1", *X264), "-t")
+    _one_error_line(yaff("--file", src, "-t", "soon", *X264), "is not a time")
+    _one_error_line(yaff("--file", src, "-ss", "3", "-to", "2", *X264), "-to must come after -ss")
 
 
 def test_output_directory_missing(yaff, tmp_path: Path, clip: Path) -> None:

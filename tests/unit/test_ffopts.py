@@ -1,3 +1,5 @@
+from fractions import Fraction
+
 import pytest
 
 from yaffmpegp.errors import UsageError
@@ -33,7 +35,7 @@ def test_last_video_filter_wins(table) -> None:
     assert split_options(["-vf", "yadif", "-filter:v", "bwdif"], table).video_filter == "bwdif"
 
 
-@pytest.mark.parametrize("argv", [["-filter_complex", "[0]null"], ["-ss", "10"], ["-t", "5"],
+@pytest.mark.parametrize("argv", [["-filter_complex", "[0]null"], ["-ss", "-1"], ["-t", "0"], ["-t", "5m"],
                                   ["-pass", "1"], ["-i", "other.mkv"], ["-vn"], ["-crf"], ["stray"]])
 def test_refused(argv, table) -> None:
     with pytest.raises(UsageError):
@@ -66,3 +68,17 @@ def test_retiming_refused_before_any_work(argv, words, table) -> None:
 def test_codec_tag_goes_to_the_final_mux(table) -> None:
     r = split_options(["-c:v", "libx265", "-tag:v", "hvc1"], table)
     assert r.segment == ("-c:v", "libx265") and r.final == ("-tag:v", "hvc1")
+
+
+@pytest.mark.parametrize("argv,start,end", [
+    (["-ss", "3.5", "-t", "20"], Fraction(7, 2), Fraction(47, 2)),
+    (["-ss", "00:01:02.5", "-to", "1:10"], Fraction(125, 2), Fraction(70)),
+    (["-t", "1500ms"], Fraction(0), Fraction(3, 2)),
+    (["-ss", "4", "-to", "10", "-t", "2"], Fraction(4), Fraction(6)),  # -t wins, as in ffmpeg
+    ([], Fraction(0), None),
+])
+def test_output_trims_are_read_as_ffmpeg_reads_them(argv, start, end, table) -> None:
+    r = split_options([*argv, "-c:v", "libx264"], table)
+    assert (r.span.start, r.span.end) == (start, end)
+    assert all(a not in r.segment for a in ("-ss", "-t", "-to"))
+    assert "-ss" not in r.sample_argv and "-t" not in r.final_without_end

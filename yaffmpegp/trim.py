@@ -1,0 +1,94 @@
+"""Output trims (`-ss`, `-t`, `-to` after the input, as archivists cut a tape's leader and
+tail): which segments hold wanted frames, how many each gives, and where the first sits.
+
+A single pass trims after the filters, on its own timeline (the input's start time taken
+off): it keeps the output frames shown at or after `-ss` and before `-ss` + `-t` (or `-to`).
+Here every segment keeps the same frames after its filters, so only the segments that hold
+any are encoded. Times are seconds on that timeline, as exact fractions.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .errors import UsageError
+from .ffcmd import ticks
+from .plan import Plan
+
+
+@dataclass(frozen=True)
+class Span:
+    """Output frames shown in [start, end) are kept (end None: to the end)."""
+
+    start: Fraction = Fraction(0)
+    end: Fraction | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.start <= 0 and self.end is None
+
+
+_CLOCK = re.compile(r"^(-)?(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
+_PLAIN = re.compile(r"^(-)?(\d+(?:\.\d*)?|\.\d+)(s|ms|us)?$")
+
+
+def parse_time(text: str) -> Fraction:
+    """ffmpeg's time duration syntax: [-][HH:]MM:SS[.m...] or [-]S+[.m...][s|ms|us]."""
+    m = _CLOCK.match(text)
+    if m:
+        sign, hours, minutes, seconds = m.groups()
+        value = Fraction(int(hours or 0) * 3600 + int(minutes) * 60) + Fraction(seconds)
+    else:
+        m = _PLAIN.match(text)
+        if not m:
+            raise UsageError(f"{text!r} is not a time (use seconds, or HH:MM:SS.mmm)")
+        sign, number, unit = m.groups()
+        value = Fraction(number) / {None: 1, "s": 1, "ms": 1000, "us": 1_000_000}[unit]
+    return -value if sign else value
+
+
+def span_of(ss: str | None, t: str | None, to: str | None) -> Span:
+    """The span a single pass keeps for output options -ss, -t and -to (-t wins over -to)."""
+    start = parse_time(ss) if ss is not None else Fraction(0)
+    if start < 0:
+        raise UsageError("-ss cannot be negative")
+    end = None
+    if t is not None:
+        duration = parse_time(t)
+        if duration <= 0:
+            raise UsageError("-t must be positive")
+        end = start + duration
+    elif to is not None:
+        end = parse_time(to)
+        if end <= start:
+            raise UsageError("-to must come after -ss")
+    return Span(start, end)
+
+
+@dataclass(frozen=True)
+class Kept:
+    frames: int  # output frames of the segment in the span
+    first: Fraction  # where the first of them is shown
+
+
+def kept_frames(plan: Plan, time_base: Fraction, origin: Fraction, rate: Fraction, span: Span) -> dict[int, Kept]:
+    """For each segment with output frames in `span`: how many, and the first one's time.
+    A source frame shown at t for d seconds gives `rate` output frames at t + k*d/rate (a
+    deinterlacer that outputs fields gives two, half a frame apart)."""
+    shown = plan.shown
+    off = ticks(origin, time_base)  # the single pass takes this off every timestamp
+    bounds = [c.pts for c in plan.cuts[1:]]
+    out: dict[int, Kept] = {}
+    segment = 0
+    for n, pts in enumerate(shown):
+        while segment < len(bounds) and pts >= bounds[segment]:
+            segment += 1
+        nxt = shown[n + 1] if n + 1 < len(shown) else None
+        gap = (nxt - pts) if nxt is not None else (pts - shown[n - 1] if n else 0)
+        for k in range(int(rate)):
+            t = (pts - off + Fraction(k * gap) / rate) * time_base
+            if t >= span.start and (span.end is None or t < span.end):
+                got = out.get(segment)
+                out[segment] = Kept(got.frames + 1, got.first) if got else Kept(1, t)
+    return out
