@@ -6,13 +6,17 @@
 #
 #   examples/vhs-archive.sh CAPTURE.mkv [OUTPUT.mkv] [yaffmpegp options, e.g. --hostlist a b c]
 #
-# CODEC=x265 for HEVC; CRF=18 by default. Cut the blank leader and tail first, losslessly:
-#   ffmpeg -ss 00:00:04 -to 01:58:30 -i raw.mkv -c copy CAPTURE.mkv
+# CODEC=x265 for HEVC; CRF=18 by default. FROM and TO cut the blank leader and tail,
+# frame-exact (e.g. FROM=4 TO=1:58:30). With FROM the encoder makes no B-frames (-bf 0):
+# yaffmpegp cannot yet start a joined video with reordered frames exactly at -ss.
 set -euo pipefail
 src=${1:?usage: $0 CAPTURE [OUTPUT] [yaffmpegp options]}
 out=${2:-${src%.*}.archive.mkv}
 shift $(( $# >= 2 ? 2 : 1 ))
 crf=${CRF:-18}
+trim=()
+[ -n "${FROM:-}" ] && trim+=(-ss "$FROM" -bf 0)
+[ -n "${TO:-}" ] && trim+=(-to "$TO")
 case "${CODEC:-x264}" in
   x264) video=(-c:v libx264 -preset slow -crf "$crf" -tune grain -pix_fmt yuv420p) ;;
   x265) video=(-c:v libx265 -preset slow -crf "$crf" -pix_fmt yuv420p) ;;
@@ -22,4 +26,4 @@ yaffmpegp=$(command -v yaffmpegp || echo "$(dirname "$0")/../.venv/bin/yaffmpegp
 # bwdif: one frame per field (29.97i -> 59.94p); hqdn3d at a mild strength; setdar keeps
 # the 4:3 picture of a 720x480 capture whatever its pixel aspect was tagged as.
 exec "$yaffmpegp" --file "$src" -o "$out" --segment-length 30 "$@" \
-  -vf "bwdif,hqdn3d=2:1.5:3:2.25,setdar=4/3" "${video[@]}" -c:a flac
+  "${trim[@]}" -vf "bwdif,hqdn3d=2:1.5:3:2.25,setdar=4/3" "${video[@]}" -c:a flac

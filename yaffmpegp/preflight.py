@@ -144,6 +144,11 @@ async def _intermediate(media: MediaInfo, stream: int, routed: RoutedOptions, wo
             code, _, err = await run_tool([ffmpeg, *args])
             if code == 0:
                 frames_out = await count_frames(out, ffprobe=ffprobe)
+                if routed.span.start and any(v.has_b_frames for v in (await probe_media(out, ffprobe)).video_streams):
+                    raise UsageError(
+                        "-ss after the input is not yet exact with a video encoder that reorders frames "
+                        "(B-frames): ffmpeg would drop the first frames of the joined video; use -bf 0, "
+                        "or cut the input first (ffmpeg -ss ... -i IN -c copy)")
                 out.unlink(missing_ok=True)
                 n_in = await frames_in
                 rate = Fraction(frames_out, n_in) if n_in else Fraction(1)

@@ -24,6 +24,7 @@ class Stream:
     height: int | None = None
     field_order: str | None = None
     rotation: float = 0.0  # degrees, as ffprobe reports the display matrix (counter-clockwise)
+    has_b_frames: int = 0  # frames the decoder holds back for reordering (B-frames)
     tags: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
@@ -149,6 +150,7 @@ def parse_media(path: Path, data: dict) -> MediaInfo:
             height=s.get("height"),
             field_order=s.get("field_order"),
             rotation=_rotation(s),
+            has_b_frames=int(s.get("has_b_frames") or 0),
             tags=dict(s.get("tags", {})),
         ))
     fmt = data.get("format", {})

@@ -54,3 +54,19 @@ def test_trim_on_mpeg_ts(tapes, yaff, tmp_path) -> None:
 def test_trim_that_keeps_nothing_is_refused(tapes, yaff, tmp_path) -> None:
     r = yaff("--file", tapes["capture"], "-o", tmp_path / "o.mkv", "-ss", "60", "-c:v", "ffv1")
     assert r.returncode == 2 and "keep no video frame" in r.stderr
+
+
+def test_ss_with_a_reordering_encoder_is_refused_before_any_work(tapes, yaff, tmp_path) -> None:
+    """ffmpeg judges copied packets by their decode time: with B-frames the joined video's
+    first frames would fall before -ss and be dropped. Refused in one line; -bf 0 works."""
+    base = ["--file", tapes["capture"], "--segment-length", "1", "-ss", "1.2", "-t", "2", "-c:v", "libx264",
+            "-preset", "ultrafast", "-c:a", "copy"]
+    r = yaff(*base, "-o", tmp_path / "o.mkv", "-bf", "2", "-x264-params", "b-adapt=0")
+    assert r.returncode == 2 and "B-frames" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "o.mkv").exists() and list(yaff.work.iterdir()) == []
+    r = yaff(*base, "-o", tmp_path / "o.mkv", "-bf", "0")
+    assert r.returncode == 0, r.stderr
+    single = media.single_pass(tapes["capture"], tmp_path / "s.mkv",
+                               ["-ss", "1.2", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0",
+                                "-c:a", "copy"])
+    assert media.count_frames(tmp_path / "o.mkv") == media.count_frames(single)
