@@ -159,6 +159,7 @@ def segment_args(
     shift: int = 0,
     keep: tuple[Fraction, Fraction | None] | None = None,
     starts_at: Fraction | None = None,
+    constant_rate: bool = False,
     progress: bool = True,
 ) -> list[str]:
     """Encode one segment: its video only, the context frames trimmed away before the user's
@@ -172,6 +173,8 @@ def segment_args(
         args += ["-threads", str(threads)]
     if encoder:
         args += ["-c:v", encoder]
+    if constant_rate:  # ffmpeg's constant-rate output from the timeline's start, as a single pass runs it
+        args += ["-fps_mode", "cfr"]
     args += list(user_segment_opts)
     args += ["-vf", video_filter(trim, user_filter, upright, shift, keep)]
     if starts_at:  # the file starts at 0, whatever its container can say of its start

@@ -215,7 +215,8 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                                             encoder=pre.encoder, upright=pre.upright,
                                             shift=seg.timeline_shift(origin, vstream.time_base),
                                             keep=seg.keep(origin, vstream.time_base, pre.rate, routed.span),
-                                            starts_at=seg.starts_at(origin, vstream.time_base))
+                                            starts_at=seg.starts_at(origin, vstream.time_base),
+                                            constant_rate=bool(seg.clones))
 
                     ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe, filter_assets(routed))
                     for t in usable:
@@ -231,6 +232,11 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                     mux = _final_mux(media, pre, routed, plan, vstream, kept)
                     if kept is None:
                         durations = [(b.pts - a.pts) * vstream.time_base for a, b in zip(plan.cuts, plan.cuts[1:])]
+                        clones = initial_clones(media, pre, routed, plan)
+                        if clones:  # a constant-rate output from 0: every frame sits on its slot
+                            slot = 1 / (vstream.frame_rate * pre.rate)
+                            durations = [(round(n * pre.rate) + (clones if not i else 0)) * slot
+                                         for i, n in enumerate(plan.frames[:-1])]
                     else:  # each kept segment lasts until the next one's first kept frame
                         durations = [kept[b].first - kept[a].first for a, b in zip(order, order[1:])]
                     tg.create_task(join(durations + [Fraction(0)], ready, results, mux, partial, events, s.ffmpeg))
@@ -288,7 +294,8 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
             if not resume.started:  # the plan is certain now: it must be the journal's
                 resume.journal.start([c.pts for c in plan.cuts])
                 resume.started = True
-            seg = unit.encoded_as(pre.rate, pre.ext)
+            seg = unit.encoded_as(pre.rate, pre.ext,
+                                  initial_clones(media, pre, routed, plan) if unit.index == 0 else 0)
             if kept is None:
                 kept = kept_segments(plan, vstream, timeline_origin(media, pre), pre, routed) or {}
             if not routed.span.whole:  # an output trim: only segments holding wanted frames
@@ -303,6 +310,21 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
             else:
                 await work.add(seg)
     await work.close()
+
+
+def initial_clones(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan) -> int:
+    """Copies of the first frame a single pass writes before it: into a constant-rate output
+    (MP4, MOV), from an input of several streams, with no -vsync/-fps_mode of the user's and
+    no trim, ffmpeg fills the time from the timeline's start to a late first frame by
+    repeating it (seen: an MKV whose video starts 23 ms after its audio gives one frame more
+    in MP4). The first segment is then encoded at a constant rate from 0, as the single pass."""
+    vstream = media.stream(pre.video_in)
+    user_sync = any(o.name in ("vsync", "fps_mode", "r") for o in routed.all)
+    if not pre.cfr or user_sync or not routed.span.whole or len(media.streams) < 2 or not vstream.frame_rate:
+        return 0
+    first = plan.cuts[0].pts * vstream.time_base - timeline_origin(media, pre)
+    delta = float(first * vstream.frame_rate * pre.rate) + 1  # a frame's duration past it
+    return round(delta) - 1 if delta > 1.1 else 0  # lrintf, as ffmpeg counts
 
 
 def kept_segments(plan: Plan, vstream: Stream, origin: Fraction, pre: Preflight,
@@ -336,6 +358,8 @@ def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Pl
     if kept:  # the final mux trims the other streams itself (the user's -ss/-t/-to are its options)
         start = routed.span.start
         offset = start + on_grid(kept[min(kept)].first - start, rate)
+    elif initial_clones(media, pre, routed, plan):
+        offset = Fraction(0)  # the first segment starts with copies of its first frame, at 0
     else:
         offset = on_grid(plan.cuts[0].pts * vstream.time_base - timeline_origin(media, pre), rate)
     return FinalMux(

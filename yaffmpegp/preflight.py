@@ -22,6 +22,12 @@ from .probe import MediaInfo, Stream, count_frames, first_error_line, probe_medi
 INTERMEDIATES = (("nut", "nut"), ("matroska", "mkv"))
 
 
+# Muxers without variable frame rate: ffmpeg's default there repeats and drops frames to keep
+# a constant rate (for the others it keeps timestamps as they come).
+CFR_FORMATS = {"mov", "mp4", "m4a", "3gp", "3g2", "mj2", "ipod", "psp", "ismv", "f4v", "mpeg", "vob", "dvd",
+               "svcd", "vcd"}
+
+
 @dataclass(frozen=True)
 class Preflight:
     mapping: tuple[Mapping, ...]
@@ -36,6 +42,7 @@ class Preflight:
     upright: str | None = None  # filters that apply the source's display matrix (autorotate)
     rotation: float = 0.0  # the display matrix a single pass writes (-noautorotate into MP4)
     mux_opts: tuple[str, ...] = ()  # for the final mux, to write the video as a single pass does
+    cfr: bool = False  # the output's muxer makes ffmpeg keep a constant frame rate (MP4, MOV, PS)
 
     @property
     def ext(self) -> str:
@@ -80,7 +87,8 @@ async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, w
     out_video = next((s for s in out_streams if s.index == main.output_index), None)
     rotation = out_video.rotation if out_video else 0.0
     return Preflight(mapping, main.input_index, main.output_index, main.encoder, others, streams, fmt, rate,
-                     field_order, upright, rotation, _track_timescale(out_info, out_video))
+                     field_order, upright, rotation, _track_timescale(out_info, out_video),
+                     bool(set(out_info.format_name.split(",")) & CFR_FORMATS))
 
 
 def _track_timescale(out_info: MediaInfo, video: Stream | None) -> tuple[str, ...]:

@@ -30,7 +30,8 @@ class Segment:
     # end), kept after the user's filters; `gap` is the smallest gap between two frames.
     window: Trim | None = None
     gap: int = 0
-    first: Fraction | None = None  # with an output trim: where its first kept frame is shown
+    first: Fraction | None = None  # where its first output frame is shown, when not at its first own frame
+    clones: int = 0  # copies of its first frame a constant-rate single pass writes before it
 
     def timeline_shift(self, origin: Fraction, source_tb: Fraction) -> int:
         """Unit ticks to take off so the filters see a single pass's timestamps: that pass
@@ -83,8 +84,10 @@ class Segment:
     def size(self) -> int:
         return self.unit.stat().st_size
 
-    def encoded_as(self, rate: Fraction, ext: str) -> Segment:
+    def encoded_as(self, rate: Fraction, ext: str, clones: int = 0) -> Segment:
         """This segment once the encode is known: `rate` output frames per source frame
-        (2 for a field-rate deinterlacer), encoded into a container with extension `ext`."""
+        (2 for a field-rate deinterlacer), encoded into a container with extension `ext`;
+        `clones`: copies of the first frame in front, from the timeline's start (time 0)."""
         expected = self.frames * rate
-        return replace(self, expected=round(expected), ext=ext)
+        first = Fraction(0) if clones else self.first
+        return replace(self, expected=round(expected) + clones, ext=ext, clones=clones, first=first)

@@ -118,3 +118,16 @@ def test_variable_frame_rate_phone_video(ext, opts, yaff, tmp_path) -> None:
 def test_variable_frame_rate_timestamps(yaff, tmp_path) -> None:
     ours, single = _vfr_run(yaff, tmp_path, ".mkv", ["-c:v", "ffv1", "-c:a", "copy"])
     assert media.video_pts(ours) == media.video_pts(single)
+
+
+def test_video_starting_after_its_audio_into_mp4(sources, yaff, tmp_path) -> None:
+    """The MKV's video starts 23 ms after its audio: into MP4 ffmpeg keeps a constant rate
+    from 0 and shows the first frame twice. The same frames at the same times here."""
+    opts = ["-map", "0:v", "-map", "0:a:1", "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-c:a", "aac"]
+    single = media.single_pass(sources["mkv"], tmp_path / "single.mp4", opts)
+    ours = tmp_path / "ours.mp4"
+    r = yaff("--file", sources["mkv"], "-o", ours, "--segment-length", "1", *opts)
+    assert r.returncode == 0, r.stderr
+    frames = media.frames_with_times(ours)
+    assert frames == media.frames_with_times(single)
+    assert frames[0][1] == frames[1][1]  # the first frame, twice

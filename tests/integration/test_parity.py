@@ -173,12 +173,8 @@ ROWS: list[Row] = [
 
 assert len({r.id for r in ROWS}) == len(ROWS)
 
-_CFR = "a constant-rate output (MP4) repeats frames where the video starts late or has gaps; segments do not yet"
 KNOWN = {
-    "vfr-to-mp4": _CFR,
-    "map-video-second-audio": _CFR,  # the MKV's video starts 23 ms after its audio
-    "subs-mov-text": _CFR,
-    "burn-own-subtitles": _CFR,
+    "vfr-to-mp4": "a constant-rate output (MP4) repeats frames over a VFR source's gaps; segments do not yet",
     "vfr-ffv1": "with frames dropped, a single pass moves some timestamps by a few ms; segments keep the source's",
 }
 
