@@ -199,15 +199,15 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                     requirements = HostRequirements((pre.encoder,))
                     usable = await _open_hosts(transports, requirements, events, journal)
                     plan = await planned
-                    events.emit(Planned(plan.segments, round(plan.total_frames * pre.rate),
-                                        tuple(t.label for t in usable)))
-                    if not routed.span.whole and not kept_segments(plan, media.stream(pre.video_in),
-                                                                   timeline_origin(media, pre), pre, routed):
-                        raise UsageError("-ss/-t/-to keep no video frame of this input")
-                    threads = threads_per_worker(s, sum(isinstance(t, LocalTransport) for t in usable))
-
                     vstream = media.stream(pre.video_in)
                     origin = timeline_origin(media, pre)
+                    kept = kept_segments(plan, vstream, origin, pre, routed)
+                    frames = (sum(k.frames for k in kept.values()) if kept is not None
+                              else round(plan.total_frames * pre.rate) + initial_clones(media, pre, routed, plan))
+                    events.emit(Planned(plan.segments, frames, tuple(t.label for t in usable)))
+                    if kept is not None and not kept:
+                        raise UsageError("-ss/-t/-to keep no video frame of this input")
+                    threads = threads_per_worker(s, sum(isinstance(t, LocalTransport) for t in usable))
 
                     def build(seg: Segment, src: str, out: str, files: dict[str, str]) -> list[str]:
                         vf = filtergraph.with_files(routed.video_filter, files) if files else routed.video_filter
@@ -222,7 +222,6 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                     for t in usable:
                         tg.create_task(HostPipeline(t, work, build, ps, events, requirements).run())
 
-                    kept = kept_segments(plan, vstream, origin, pre, routed)
                     order = sorted(kept) if kept is not None else list(range(plan.segments))
 
                     async def ready(k: int) -> Path:

@@ -182,7 +182,8 @@ class HostPipeline:
                 self._held[seg.index] = seg
                 if (seg.index, self.t.label) in self.work.duplicated:
                     self.events.emit(Message(f"{self.t.label}: starting segment {seg.index} again: the "
-                                             "queue is empty and its first attempt is the furthest from done"))
+                                             "queue is empty and its first attempt is the furthest from done",
+                                             level="debug"))  # routine; shown with -v
                 self._stage("send", "sending", seg)
                 started = time.monotonic()
                 try:
