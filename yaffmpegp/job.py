@@ -202,8 +202,9 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                     vstream = media.stream(pre.video_in)
                     origin = timeline_origin(media, pre)
                     kept = kept_segments(plan, vstream, origin, pre, routed)
+                    clones = initial_clones(media, pre, routed, plan)
                     frames = (sum(k.frames for k in kept.values()) if kept is not None
-                              else round(plan.total_frames * pre.rate) + initial_clones(media, pre, routed, plan))
+                              else round(plan.total_frames * pre.rate) + clones)
                     events.emit(Planned(plan.segments, frames, tuple(t.label for t in usable)))
                     if kept is not None and not kept:
                         raise UsageError("-ss/-t/-to keep no video frame of this input")
@@ -228,10 +229,9 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         await work.wait_done(order[k])
                         return results / names[order[k]]
 
-                    mux = _final_mux(media, pre, routed, plan, vstream, kept)
+                    mux = _final_mux(media, pre, routed, plan, vstream, kept, clones)
                     if kept is None:
                         durations = [(b.pts - a.pts) * vstream.time_base for a, b in zip(plan.cuts, plan.cuts[1:])]
-                        clones = initial_clones(media, pre, routed, plan)
                         if clones:  # a constant-rate output from 0: every frame sits on its slot
                             slot = 1 / (vstream.frame_rate * pre.rate)
                             durations = [(round(n * pre.rate) + (clones if not i else 0)) * slot
@@ -352,12 +352,12 @@ def on_grid(seconds: Fraction, rate: Fraction | None) -> Fraction:
 
 
 def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan, vstream: Stream,
-               kept: dict[int, Kept] | None) -> FinalMux:
+               kept: dict[int, Kept] | None, clones: int) -> FinalMux:
     rate = vstream.frame_rate * pre.rate if vstream.frame_rate else None
     if kept:  # the final mux trims the other streams itself (the user's -ss/-t/-to are its options)
         start = routed.span.start
         offset = start + on_grid(kept[min(kept)].first - start, rate)
-    elif initial_clones(media, pre, routed, plan):
+    elif clones:
         offset = Fraction(0)  # the first segment starts with copies of its first frame, at 0
     else:
         offset = on_grid(plan.cuts[0].pts * vstream.time_base - timeline_origin(media, pre), rate)
