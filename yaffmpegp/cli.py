@@ -22,6 +22,7 @@ from . import __version__
 from .errors import ExitCode, UsageError, YaffError
 from .events import Events
 from .ffopts import TOOL_FLAGS
+from .batch import expand_inputs, is_batch, outputs_for
 from .settings import SSHSettings, Settings, default_output
 
 EXAMPLES = """\
@@ -48,7 +49,7 @@ T = TypeVar("T")
 
 # our options and how many values each takes ("+": one or more)
 OURS: dict[str, int | str] = {
-    "--hostlist": "+", "--ssh-user": 1, "--segment-length": 1, "--file": 1, "-o": 1, "--output": 1,
+    "--hostlist": "+", "--ssh-user": 1, "--segment-length": 1, "--file": "+", "-o": 1, "--output": 1,
     "-y": 0, "--overwrite": 0, "--local-workers": 1, "--prefetch": 1, "--slots": 1, "--retries": 1,
     "--stale-timeout": 1, "--context": 1, "--workdir": 1, "--keep-workdir": 0, "--debug": 0, "--version": 0,
     "-h": 0, "--help": 0, "--quiet": 0, "-v": 0, "--verbose": 0, "--log-file": 1, "--events": 1,
@@ -107,9 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "time on several hosts (or this machine's cores), and joining them frame-exactly.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
     )
-    p.add_argument("--file", required=True, type=Path, metavar="INPUT", help="the video to encode")
+    p.add_argument("--file", required=True, nargs="+", metavar="INPUT",
+                   help="the video to encode; several files, a directory (its video files) or a "
+                        "quoted glob make a batch, encoded one after another on the same hosts")
     p.add_argument("-o", "--output", type=Path, help="output file (default: INPUT's name with "
-                   ".yaffmpegp before the extension, next to it)")
+                   ".yaffmpegp before the extension, next to it); with several inputs, the "
+                   "directory the outputs go to, each named as for one input")
     p.add_argument("-y", "--overwrite", action="store_true", help="overwrite an existing output")
     p.add_argument("--hostlist", nargs="+", default=[], metavar="HOST",
                    help="hosts to encode on: host, user@host, host:port, [v6]:port; "
@@ -167,10 +171,17 @@ def settings_from(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
         raise UsageError("--context cannot be negative")
     if ns.prefetch < 0 or ns.retries < 0:
         raise UsageError("--prefetch and --retries cannot be negative")
-    src: Path = ns.file
+    ns.inputs = ns.outputs = None
+    if is_batch(ns.file):
+        ns.inputs = expand_inputs(ns.file)
+        ns.outputs = outputs_for(ns.inputs, ns.output)
+        src, out = ns.inputs[0], ns.outputs[0]
+    else:
+        src = Path(ns.file[0])
+        out = ns.output or default_output(src)
     s = Settings(
         input=src,
-        output=ns.output or default_output(src),
+        output=out,
         ffmpeg_args=tuple(theirs),
         overwrite=ns.overwrite,
         hosts=tuple(ns.hostlist),
@@ -232,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # installed first, so asyncio.run leaves SIGINT to us (it would put Python's
             # KeyboardInterrupt back on its way out, in the middle of a clean stop)
             signal.signal(signal.SIGINT, _exit_now)
+            if ns.inputs is not None:
+                return _run_batch(settings, ns, events, status)
             result = asyncio.run(_interruptible(run(settings, events)))
         except YaffError as exc:
             return _fail(status, f"yaffmpegp: error: {exc}", exc.details() if debug else None, int(exc.exit_code))
@@ -252,6 +265,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not ns.quiet:
             status.say(f"yaffmpegp: wrote {result.output}")
         return int(ExitCode.OK)
+
+
+def _run_batch(settings: Settings, ns: argparse.Namespace, events: Events, status: Status) -> int:
+    """Several inputs: each one's result in the summary (and the report), the exit code
+    says whether any failed."""
+    from .batch import exit_code, run_batch, summary_lines
+    from .job import run
+    from .report import BatchStats
+
+    stats = BatchStats()
+    events.listen(stats)
+    results = asyncio.run(_interruptible(run_batch(settings, ns.inputs, ns.outputs, events, run)))
+    status.close()
+    for line in summary_lines(results):
+        status.say(line)
+    if ns.report:
+        report = {"inputs": [{"input": str(r.input), "output": str(r.output), "result": r.result,
+                              "error": r.error, **stats.of(r.number)} for r in results]}
+        ns.report.write_text(json.dumps(report, indent=2) + "\n")
+    return exit_code(results)
 
 
 async def _interruptible(job: Coroutine[Any, Any, T]) -> T:
