@@ -53,7 +53,7 @@ OURS: dict[str, int | str] = {
     "-y": 0, "--overwrite": 0, "--local-workers": 1, "--prefetch": 1, "--slots": 1, "--retries": 1,
     "--stale-timeout": 1, "--context": 1, "--workdir": 1, "--keep-workdir": 0, "--debug": 0, "--version": 0,
     "-h": 0, "--help": 0, "--quiet": 0, "-v": 0, "--verbose": 0, "--log-file": 1, "--events": 1,
-    "--report": 1, "--ssh-config": 1, "--known-hosts": 1,
+    "--report": 1, "--dry-run": 0, "--ssh-config": 1, "--known-hosts": 1,
     "--accept-new-hostkeys": 0, "--identity": 1, "--remote-workdir": 1, "--remote-ffmpeg": 1,
 }
 
@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", type=Path, metavar="DIR",
                    help="where the private work dir is made (default: the system temp dir)")
     p.add_argument("--keep-workdir", action="store_true", help="keep the work files (for debugging)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check every host (connection, ffmpeg, the encoder, free space) and input, print "
+                        "the plan, change nothing; exit 1 if the run could not work")
     p.add_argument("--ssh-config", action="append", default=[], metavar="PATH",
                    help="an ssh config file to read as well as ~/.ssh/config")
     p.add_argument("--known-hosts", metavar="PATH", help="known_hosts file (default: ~/.ssh/known_hosts)")
@@ -243,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # installed first, so asyncio.run leaves SIGINT to us (it would put Python's
             # KeyboardInterrupt back on its way out, in the middle of a clean stop)
             signal.signal(signal.SIGINT, _exit_now)
+            if ns.dry_run:
+                return _dry_run(settings, ns, status)
             if ns.inputs is not None:
                 return _run_batch(settings, ns, events, status)
             result = asyncio.run(_interruptible(run(settings, events)))
@@ -265,6 +270,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not ns.quiet:
             status.say(f"yaffmpegp: wrote {result.output}")
         return int(ExitCode.OK)
+
+
+def _dry_run(settings: Settings, ns: argparse.Namespace, status: Status) -> int:
+    from .dryrun import dry_run
+    from .transport.factory import make_transports
+
+    jobs = list(zip(ns.inputs, ns.outputs)) if ns.inputs is not None else [(settings.input, settings.output)]
+    result = asyncio.run(_interruptible(dry_run(settings, jobs, make_transports, batch=ns.inputs is not None)))
+    for line in result.lines:
+        status.say(line)
+    return int(ExitCode.OK if result.ok else ExitCode.FAILED)
 
 
 def _run_batch(settings: Settings, ns: argparse.Namespace, events: Events, status: Status) -> int:

@@ -73,3 +73,12 @@ def test_exit_code() -> None:
     assert exit_code([_r("done"), _r("failed", 2)]) == 2
     assert exit_code([_r("failed", 2), _r("failed", 3)]) == ExitCode.FAILED
     assert summary_lines([_r("done"), _r("failed", 2)])[-1] == "batch: 1 done, 0 skipped, 1 failed, of 2 inputs"
+
+
+def test_host_description_parsed() -> None:
+    from yaffmpegp.transport.base import HostInfo, parse_description
+
+    text = ("ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2025 the FFmpeg developers\n"
+            "/dev/sda1         102626232 19612460  77754508      21% /tmp\n")
+    assert parse_description(text) == HostInfo("ffmpeg version 5.1.9-0+deb12u1", 77754508 * 1024)
+    assert parse_description("sh: 1: ffmpeg: not found\n") == HostInfo(None, None)

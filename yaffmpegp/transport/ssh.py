@@ -28,7 +28,8 @@ import asyncssh
 
 from ..errors import HostError, HostKeyError, TransferError
 from ..hosts import HostSpec
-from .base import ByteCallback, FFmpegRun, HostRequirements, LineCallback, Transport, parse_encoders
+from .base import (ByteCallback, FFmpegRun, HostInfo, HostRequirements, LineCallback, Transport, parse_description,
+                   parse_encoders)
 from .hostkeys import HostKeyPolicy, append_known_host, read_known_hosts
 from .lease import LEASE, LeaseTimes, stale_dirs, write_lease
 from .remote import KILL_GRACE, kill_script, make_workdir, pump_output, read_pid, tied_run
@@ -122,7 +123,8 @@ class SSHTransport(Transport):
                 if missing:
                     raise HostError(f"ffmpeg has no encoder {', '.join(missing)}", host=self.label)
                 self._dir = await self._make_workdir()
-                await self._remove_dirs_of_gone_runs(self._dir)
+                if self.tidy:
+                    await self._remove_dirs_of_gone_runs(self._dir)
             self._renewer = asyncio.create_task(self._renew_lease(self._dir))
         except TimeoutError:
             await self.close()
@@ -203,6 +205,12 @@ class SSHTransport(Transport):
             raise HostError(f"ffmpeg does not run ({self._ffmpeg})", host=self.label,
                             returncode=result.returncode, stderr=str(result.stderr))
         return parse_encoders(str(result.stdout))
+
+    async def describe(self) -> HostInfo:
+        assert self._dir is not None, "open() first"
+        result = await self._exec(f"{shlex.quote(self._ffmpeg)} -version </dev/null | head -n 1; "
+                                  f"df -Pk {shlex.quote(self._dir)} | tail -n 1")
+        return parse_description(str(result.stdout))
 
     async def _check_tool(self, tool: str) -> None:
         result = await self._exec(f"command -v {shlex.quote(tool)}")
