@@ -201,6 +201,7 @@ paths = {{ "{here}" = "{there}" }}
     assert hosts["h1"]["bytes_up"] > 0 and hosts["h1"]["bytes_down"] > 0
     lines = [json.loads(x) for x in events.read_text().splitlines()]
     assert not [e for e in lines if e["event"] == "transferred" and e["host"] == "nas"]
+    assert {e["nbytes"] for e in lines if e["event"] == "uploaded" and e["host"] == "nas"} == {0}
     assert any(e["event"] == "segment_done" and e["host"] == "nas" for e in lines)
     assert not [e for e in lines if e.get("host") == "h3"]
     # the share dir and the job dir are gone; nothing on any host

@@ -51,6 +51,8 @@ class MountedTransport(SSHTransport):
     names the inventory file in messages; `paths` maps prefixes here to prefixes there;
     `input` is the run's input, which the host must see as well."""
 
+    transfers = False
+
     def __init__(self, spec: HostSpec, *, label: str, source: str, paths: tuple[tuple[str, str], ...],
                  input: Path, job_dir: Path, **kwargs: Any) -> None:
         super().__init__(spec, **kwargs)
