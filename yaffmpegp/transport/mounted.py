@@ -177,6 +177,8 @@ class MountedTransport(SSHTransport):
         """Also the share dirs an earlier, killed run of this job left (this run holds the
         job's lock: any other share dir of the job is a dead run's)."""
         await super().remove_stale(workdirs)
+        if not self.tidy:
+            return
         for old in self._job_dir.parent.glob(self._prefix() + "*"):
             if old != self._share and old.is_dir() and not old.is_symlink():
                 await asyncio.to_thread(shutil.rmtree, old, True)
