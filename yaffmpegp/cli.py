@@ -23,6 +23,8 @@ from .errors import ExitCode, UsageError, YaffError
 from .events import Events
 from .ffopts import TOOL_FLAGS
 from .batch import expand_inputs, is_batch, outputs_for
+from .hosts import parse_host
+from .inventory import Inventory, check_with_hostlist, load_inventory
 from .settings import SSHSettings, Settings, default_output
 
 EXAMPLES = """\
@@ -49,7 +51,7 @@ T = TypeVar("T")
 
 # our options and how many values each takes ("+": one or more)
 OURS: dict[str, int | str] = {
-    "--hostlist": "+", "--ssh-user": 1, "--segment-length": 1, "--file": "+", "-o": 1, "--output": 1,
+    "--hostlist": "+", "--hosts": 1, "--ssh-user": 1, "--segment-length": 1, "--file": "+", "-o": 1, "--output": 1,
     "-y": 0, "--overwrite": 0, "--local-workers": 1, "--prefetch": 1, "--slots": 1, "--retries": 1,
     "--stale-timeout": 1, "--context": 1, "--workdir": 1, "--keep-workdir": 0, "--debug": 0, "--version": 0,
     "-h": 0, "--help": 0, "--quiet": 0, "-v": 0, "--verbose": 0, "--log-file": 1, "--events": 1,
@@ -102,7 +104,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="yaffmpegp",
-        usage="yaffmpegp [--hostlist HOST ...] [--segment-length SECONDS] --file INPUT [-o OUTPUT] "
+        usage="yaffmpegp [--hostlist HOST ...] [--hosts FILE] [--segment-length SECONDS] --file INPUT [-o OUTPUT] "
               "[-y] [FFMPEG OUTPUT OPTIONS ...]",
         description="Encode a video faster by cutting it into segments, encoding them at the same "
                     "time on several hosts (or this machine's cores), and joining them frame-exactly.",
@@ -118,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hostlist", nargs="+", default=[], metavar="HOST",
                    help="hosts to encode on: host, user@host, host:port, [v6]:port; "
                         "'localhost' means this machine's workers (default: local workers only)")
+    p.add_argument("--hosts", type=Path, metavar="FILE",
+                   help="a host inventory (TOML, see examples/hosts.toml): per-host user, port, key, "
+                        "ffmpeg, work dir, slots, and mounted hosts that see --workdir on shared "
+                        "storage; combines with --hostlist")
     p.add_argument("--ssh-user", help="user for hosts that name none (default: ~/.ssh/config, then yours)")
     p.add_argument("--segment-length", type=float, default=50.0, metavar="SECONDS",
                    help="target segment length; cuts fall on keyframes (default: 50)")
@@ -182,12 +188,14 @@ def settings_from(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
     else:
         src = Path(ns.file[0])
         out = ns.output or default_output(src)
+    inventory = _inventory(ns)
     s = Settings(
         input=src,
         output=out,
         ffmpeg_args=tuple(theirs),
         overwrite=ns.overwrite,
         hosts=tuple(ns.hostlist),
+        inventory=inventory,
         segment_length=ns.segment_length,
         local_workers=ns.local_workers,
         prefetch=ns.prefetch,
@@ -203,6 +211,15 @@ def settings_from(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
                         lease=_lease_from_env()),
     )
     return s, ns
+
+
+def _inventory(ns: argparse.Namespace) -> Inventory | None:
+    if ns.hosts is None:
+        return None
+    inventory = load_inventory(ns.hosts)
+    labels = tuple(parse_host(text, ns.ssh_user).label for text in ns.hostlist)
+    check_with_hostlist(inventory, labels)
+    return inventory
 
 
 def _lease_from_env() -> tuple[float, float] | None:

@@ -65,6 +65,8 @@ class Transport(abc.ABC):
     label: str
     #: how many encodes this host runs at once
     slots: int = 1
+    #: whether put/get move bytes (False: the host sees the files on shared storage)
+    transfers: bool = True
 
     @abc.abstractmethod
     async def open(self, requirements: HostRequirements) -> None:
