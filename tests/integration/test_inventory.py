@@ -23,7 +23,6 @@ import pytest
 from tests import media
 from tests.fleet import Fleet
 from tests.integration.conftest_fleet import fleet  # noqa: F401 - the session fixture
-from yaffmpegp.errors import UsageError
 from yaffmpegp.hosts import parse_host
 from yaffmpegp.inventory import parse_inventory
 from yaffmpegp.settings import Settings, SSHSettings
