@@ -40,6 +40,7 @@ test-fast: deps-test venv
 	$(BIN)/pytest -m "not slow"
 
 bench: deps-test venv
+	$(BIN)/python bench/sim.py
 	$(BIN)/python bench/local.py
 	$(BIN)/python bench/fleet.py
 	bash bench/context.sh

@@ -86,6 +86,31 @@ class AttemptFailed(Event):
 
 
 @dataclass(frozen=True)
+class AttemptStarted(Event):
+    """A host took a segment it will not be the first to hold: `moved_from` had taken it
+    but not started it (it drops it), or `speculative`: another host runs it, and this
+    host is projected to finish it sooner (the first valid result wins)."""
+
+    host: str
+    segment: int
+    moved_from: str | None = None
+    speculative: bool = False
+
+
+@dataclass(frozen=True)
+class AttemptDropped(Event):
+    """Work thrown away: `reason` is "moved" (taken over before it started; `nbytes`
+    uploaded for nothing), "superseded" (another attempt finished first; `seconds` of
+    encoding lost) or "late" (encoded, but another result was first)."""
+
+    host: str
+    segment: int
+    reason: str
+    seconds: float = 0.0
+    nbytes: int = 0
+
+
+@dataclass(frozen=True)
 class HostDown(Event):
     """A host cannot be used: left out at the start, lost during the run (`retrying`: it is
     tried again with backoff and rejoins if it comes back), or taken out."""

@@ -9,19 +9,18 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import time
 
 import tenacity
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import EncodeError, HostError, JobError, VerifyError, YaffError, first_error
-from .events import (AttemptFailed, EncodeProgress, Events, HostDown, HostUp, Message, SegmentDone, Stage,
-                     Transferred, Uploaded)
+from .events import (AttemptDropped, AttemptFailed, AttemptStarted, EncodeProgress, Events, HostDown, HostUp, Message,
+                     SegmentDone, Stage, Transferred, Uploaded)
 from .probe import count_frames, first_error_line
 from .progress import Progress, ProgressParser
-from .scheduler import WorkQueue
+from .scheduler import Attempt, WorkQueue
 from .segment import Segment
 from .transport import HostRequirements, Transport
 from .watchdog import Watchdog
@@ -35,6 +34,15 @@ _END = None  # queue sentinel
 
 class _Superseded(Exception):
     """Another host's attempt at this segment finished first."""
+
+
+class _Revoked(Exception):
+    """The segment moved to another host (or was done there) before this one started it."""
+
+
+def _clock() -> float:
+    return asyncio.get_running_loop().time()
+
 MAX_IN_A_ROW = 3  # failed attempts in a row that take a host out of the run
 HOST_RETRY_WINDOW = 300.0  # seconds a lost host is retried while no other host works
 
@@ -46,6 +54,8 @@ class PipelineSettings:
     results: Path  # local dir for verified encoded segments
     ffprobe: str = "ffprobe"
     assets: tuple[tuple[str, Path], ...] = ()  # files the filters read: (name in the filter, local file)
+    # counts the frames of a downloaded segment (default: ffprobe); a simulator counts its own
+    count: Callable[[Path], Awaitable[int]] | None = None
 
 
 class _StopWhen(tenacity.stop.stop_base):
@@ -71,22 +81,22 @@ class HostPipeline:
         self.s = settings
         self.events = events
         self.requirements = requirements
-        self._held: dict[int, Segment] = {}  # taken from the queue, not yet done or given back
+        self._held: dict[int, Attempt] = {}  # taken from the queue, not yet done or given back
         self._in_a_row = 0  # failed attempts since the last success
 
     def _stage(self, stage: str, state: str, seg: Segment | None = None) -> None:
         self.events.emit(Stage(self.t.label, stage, state, None if seg is None else seg.index))
 
     async def run(self) -> None:
-        await self.work.host_up(self.t.label)
+        await self.work.host_up(self.t.label, self.t.slots)
         while True:
             try:
                 await self._stages()
                 return
             except HostError as exc:
                 lost = exc
-            for seg in self._held.values():
-                await self.work.give_back(seg, self.t.label)
+            for att in self._held.values():
+                await self.work.give_back(att.seg, self.t.label)
             self._held.clear()
             await self.work.host_down(self.t.label, leaving=False)
             self.events.emit(HostDown(self.t.label, str(lost.message), retrying=lost.retryable))
@@ -94,12 +104,12 @@ class HostPipeline:
                 await self.work.host_down(self.t.label, leaving=True)
                 return
             self._in_a_row = 0
-            await self.work.host_up(self.t.label)
+            await self.work.host_up(self.t.label, self.t.slots)
             self.events.emit(HostUp(self.t.label, self.t.slots))
 
     async def _stages(self) -> None:
         self._ahead = asyncio.Semaphore(self.s.prefetch + self.t.slots)
-        self._to_encode: asyncio.Queue[Segment | None] = asyncio.Queue()
+        self._to_encode: asyncio.Queue[Attempt | None] = asyncio.Queue()
         self._to_get: asyncio.Queue[tuple[Segment, float] | None] = asyncio.Queue()
         self._encoders_left = self.t.slots
         self._files = await self._send_assets()
@@ -129,10 +139,10 @@ class HostPipeline:
     async def _reconnect(self) -> bool:
         """Try the host again with backoff until it answers or the run no longer needs it."""
         await self.t.close()
-        since = time.monotonic()
+        since = _clock()
 
         def give_up() -> bool:  # no other host works, and this one has not come back for long
-            return not self.work.hosts_up and time.monotonic() - since > HOST_RETRY_WINDOW
+            return not self.work.hosts_up and _clock() - since > HOST_RETRY_WINDOW
 
         try:
             async for attempt in tenacity.AsyncRetrying(
@@ -147,10 +157,11 @@ class HostPipeline:
             return False
         return not self.work.finished
 
-    def _drop(self, seg: Segment) -> None:
+    def _drop(self, seg: Segment, reason: str, seconds: float = 0.0) -> None:
         """A result nobody needs any more (another host was first)."""
         self._held.pop(seg.index, None)
         self.work.released(seg.index, self.t.label)
+        self.events.emit(AttemptDropped(self.t.label, seg.index, reason, seconds))
 
     async def _attempt_failed(self, seg: Segment, error: YaffError) -> None:
         """A failed attempt: a lost host ends this host's stages (its segments are given
@@ -170,36 +181,71 @@ class HostPipeline:
             raise HostError(f"{self._in_a_row} attempts failed in a row: taken out of the run",
                             host=self.t.label, retryable=False)
 
+    def _idle(self) -> bool:
+        """A slot would have nothing to encode: the queue may give this host another's work."""
+        return sum(not a.revoked.is_set() for a in self._held.values()) < self.t.slots
+
     async def _sender(self) -> None:
         try:
             while True:
                 await self._ahead.acquire()
                 self._stage("send", "idle")
-                seg = await self.work.get(self.t.label, idle=lambda: not self._held)
-                if seg is None:
+                att = await self.work.take(self.t.label, idle=self._idle)
+                if att is None:
                     self._ahead.release()
                     break
-                self._held[seg.index] = seg
-                if (seg.index, self.t.label) in self.work.duplicated:
-                    self.events.emit(Message(f"{self.t.label}: starting segment {seg.index} again: the "
-                                             "queue is empty and its first attempt is the furthest from done",
+                seg = att.seg
+                self._held[seg.index] = att
+                if att.speculative or att.moved_from:
+                    self.events.emit(AttemptStarted(self.t.label, seg.index, att.moved_from, att.speculative))
+                if att.speculative:
+                    self.events.emit(Message(f"{self.t.label}: starting segment {seg.index} again: the queue is "
+                                             "empty and its projected finish here beats the running attempt's",
                                              level="debug"))  # routine; shown with -v
                 self._stage("send", "sending", seg)
-                started = time.monotonic()
+                started = _clock()
                 try:
-                    await self.t.put(seg.unit, seg.input_name, self._bytes(seg, "up", seg.size))
+                    await self._unless_revoked(att, self.t.put(seg.unit, seg.input_name,
+                                                               self._bytes(seg, "up", seg.size)))
+                except _Revoked:  # taken over by an idle host (or done elsewhere) meanwhile
+                    self._ahead.release()
+                    self._forget(att)
+                    await self.t.remove(seg.input_name)
+                    continue
                 except YaffError as exc:
                     self._ahead.release()
                     await self._attempt_failed(seg, exc)
                     continue
-                self.events.emit(Uploaded(self.t.label, seg.index, seg.size if self.t.transfers else 0,
-                                       time.monotonic() - started))
-                await self._to_encode.put(seg)
+                seconds = _clock() - started
+                moved = seg.size if self.t.transfers else 0  # (a mounted host reads the shared file)
+                self.work.uploaded(att, moved, seconds)
+                self.events.emit(Uploaded(self.t.label, seg.index, moved, seconds))
+                await self._to_encode.put(att)
                 self._stage("send", "idle")  # uploaded; waits for the encoder to take it
         finally:
             self._stage("send", "idle")
         for _ in range(self.t.slots):
             await self._to_encode.put(_END)
+
+    def _forget(self, att: Attempt, nbytes: int = 0) -> None:
+        """Drop an attempt the queue took back before it started."""
+        if self._held.get(att.seg.index) is att:
+            del self._held[att.seg.index]
+        self.events.emit(AttemptDropped(self.t.label, att.seg.index, "moved", nbytes=nbytes))
+
+    async def _unless_revoked(self, att: Attempt, work: Awaitable[None]) -> None:
+        """Await `work`, cancelled (and _Revoked raised) if the attempt is revoked meanwhile."""
+        async def watch() -> None:
+            await att.revoked.wait()
+            raise _Revoked(att.seg.index)
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                watcher = tg.create_task(watch())
+                await work
+                watcher.cancel()
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
 
     def _bytes(self, seg: Segment, direction: str, total: int | None = None) -> Callable[[int], None]:
         def sink(n: int) -> None:
@@ -208,22 +254,31 @@ class HostPipeline:
 
     async def _encoder(self, slot: int) -> None:
         stage = "encode" if self.t.slots == 1 else f"encode{slot}"
-        while (seg := await self._to_encode.get()) is not _END:
+        while (att := await self._to_encode.get()) is not _END:
+            seg = att.seg
+            if not self.work.encoding(att):  # moved to an idle host while it waited here
+                self._ahead.release()
+                self._forget(att, seg.size)
+                if seg.index not in self._held:  # (not taken again since: that copy is in use)
+                    await self.t.remove(seg.input_name)
+                continue
             try:
-                seconds = await self._encode(seg, stage)
+                seconds = await self._encode(att, stage)
             finally:
                 self._ahead.release()
                 await self.t.remove(seg.input_name)
             if seconds is not None:
+                self.work.encoded(att, seconds)
                 await self._to_get.put((seg, seconds))
         self._stage(stage, "idle")
         self._encoders_left -= 1
         if not self._encoders_left:
             await self._to_get.put(_END)
 
-    async def _encode(self, seg: Segment, stage: str) -> float | None:
+    async def _encode(self, att: Attempt, stage: str) -> float | None:
         """Encode one segment; its encode time, or None when the attempt failed (and was
         queued again)."""
+        seg = att.seg
         self._stage(stage, "encoding", seg)
         dog = Watchdog(self.s.stale_timeout, host=self.t.label, segment=seg.index,
                        on_stall=lambda: self._stage(stage, "stale", seg))
@@ -231,17 +286,17 @@ class HostPipeline:
         def on_progress(p: Progress) -> None:
             if dog.touch((p.frame, p.out_time_us)):
                 self._stage(stage, "encoding", seg)  # it moves again
-            self.work.progress(seg.index, self.t.label, p.frame / max(1, seg.expected))
+            att.fraction = p.frame / max(1, seg.expected)
             self.events.emit(EncodeProgress(self.t.label, seg.index, p.frame, p.fps))
 
         parser = ProgressParser(on_progress)
         args = self.build(seg, self.t.path(seg.input_name), self.t.path(seg.output_name), self._files)
-        started = time.monotonic()
+        started = _clock()
         try:
             await self._run_watched(args, dog, parser, seg)
         except _Superseded:  # another host finished it first: this attempt was killed
             self._stage(stage, "idle")
-            self._drop(seg)
+            self._drop(seg, "superseded", _clock() - started)
             await self.t.remove(seg.output_name)
             return None
         except YaffError as exc:
@@ -249,7 +304,7 @@ class HostPipeline:
             await self.t.remove(seg.output_name)
             await self._attempt_failed(seg, exc)
             return None
-        return time.monotonic() - started
+        return _clock() - started
 
     async def _run_watched(self, args: list[str], dog: Watchdog, parser: ProgressParser, seg: Segment) -> None:
         """Run the encode with the watchdog as a sibling: a stale encode is cancelled (and the
@@ -285,9 +340,9 @@ class HostPipeline:
         mine = self.s.results / f".{seg.output_name}.{id(self):x}"
         try:
             if self.work.is_done(seg.index):
-                return self._drop(seg)
+                return self._drop(seg, "late", seconds)
             await self.t.get(seg.output_name, mine, self._bytes(seg, "down"))
-            frames = await count_frames(mine, ffprobe=self.s.ffprobe)
+            frames = await (self.s.count(mine) if self.s.count else count_frames(mine, ffprobe=self.s.ffprobe))
             if frames != seg.expected:
                 raise VerifyError(f"encoded segment holds {frames} frames, {seg.expected} expected",
                                   host=self.t.label, segment=seg.index)
@@ -300,7 +355,7 @@ class HostPipeline:
             self._stage("get", "idle")
         if self.work.is_done(seg.index):
             mine.unlink(missing_ok=True)
-            return self._drop(seg)
+            return self._drop(seg, "late", seconds)
         os.replace(mine, local)
         await self.work.done(seg, self.t.label)
         self._held.pop(seg.index, None)

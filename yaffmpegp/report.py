@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .events import (AttemptFailed, Checked, Event, HostDown, HostUp, Planned, SegmentDone, Tick,
+from .events import (AttemptDropped, AttemptFailed, AttemptStarted, Checked, Event, HostDown, HostUp, Planned, SegmentDone, Tick,
                      Transferred, event_name)
 
 
@@ -38,6 +38,13 @@ class RunStats:
     hosts: dict[str, HostStats] = field(default_factory=dict)
     checks: tuple[str, ...] = ()
     ended: float | None = None
+    # work done twice: second attempts at running segments, segments taken over before their
+    # holder started them, and what was thrown away
+    speculative_attempts: int = 0
+    moved_segments: int = 0
+    dropped_attempts: int = 0
+    wasted_encode_seconds: float = 0.0
+    wasted_upload_bytes: int = 0
 
     def host(self, name: str) -> HostStats:
         return self.hosts.setdefault(name, HostStats())
@@ -60,6 +67,13 @@ class RunStats:
             h.segments += 1
             h.frames += event.frames
             h.encode_seconds += event.seconds
+        elif isinstance(event, AttemptStarted):
+            self.speculative_attempts += event.speculative
+            self.moved_segments += event.moved_from is not None
+        elif isinstance(event, AttemptDropped):
+            self.dropped_attempts += 1
+            self.wasted_encode_seconds += event.seconds
+            self.wasted_upload_bytes += event.nbytes
         elif isinstance(event, AttemptFailed):
             self.host(event.host).failed_attempts += 1
         elif isinstance(event, Checked):
@@ -84,6 +98,10 @@ class RunStats:
             "fps": round(self.frames / wall, 2) if wall else 0.0,
             "speedup_over_best_host": round(single / wall, 2) if single and wall else None,
             "hosts": hosts, "checks": list(self.checks),
+            "duplicates": {"speculative_attempts": self.speculative_attempts, "moved_segments": self.moved_segments,
+                           "dropped_attempts": self.dropped_attempts,
+                           "wasted_encode_seconds": round(self.wasted_encode_seconds, 3),
+                           "wasted_upload_bytes": self.wasted_upload_bytes},
         }
 
     def summary_lines(self) -> list[str]:

@@ -5,21 +5,33 @@ goes back to the queue after a backoff (tenacity's exponential wait), up to `ret
 times, and is offered first to a host it has not failed on; anything else ends the run.
 Segments held by a host that was lost are given back without counting as an attempt.
 When no host is left while work remains, the run ends with NoHostsError.
+
+No wasted work: a host with nothing to do takes a segment another host holds but has not
+started (still uploading, or uploaded and waiting for an encoder) when it is projected to
+finish it sooner; the holder drops it. A segment that is running is started a second time
+only when the idle host's projected finish beats the running attempt's (see forecast.py).
+All times are the event loop's clock, so a simulator can run the real queue on virtual time.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import tenacity
 
 from .errors import EncodeError, JobError, NoHostsError, YaffError
+from .forecast import Fleet, queue_finishes, remaining
 from .segment import Segment
 
 STRAGGLER_LOOK = 1.0  # seconds between looks for a straggler while hosts finish
+SPECULATE_MARGIN = 0.1  # a second attempt must be projected to finish this share of its time sooner
+MOVE_MARGIN = 0.05  # the same for moving an uploaded segment (its upload is lost)
+MAX_LOOKS = 8  # candidates an idle host weighs at each look
+# what happens to an attempt, in order
+TAKEN, READY, ENCODING, FETCHING = "taken", "ready", "encoding", "fetching"
 # Wait before a failed segment is offered again: 1 s, 2 s, 4 s ... at most 30 s.
 BACKOFF = tenacity.wait_exponential(multiplier=1, min=1, max=30)
 
@@ -30,16 +42,50 @@ def backoff(attempt: int) -> float:
     return BACKOFF(state)
 
 
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+@dataclass(eq=False)
+class Attempt:
+    """One host's attempt at one segment, from the moment it is taken from the queue."""
+
+    seg: Segment
+    host: str
+    taken: float  # loop time
+    speculative: bool = False  # a second attempt at a segment that runs elsewhere
+    moved_from: str | None = None  # taken over from a host that had not started it
+    state: str = TAKEN
+    started: float | None = None  # when its encode started
+    fraction: float = 0.0  # of its frames encoded
+    # set when the segment moved to another host before this attempt started, or when
+    # another attempt finished it first: the holder drops it
+    revoked: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    _nbytes: int | None = field(default=None, repr=False)
+
+    @property
+    def nbytes(self) -> int:
+        if self._nbytes is None:
+            try:
+                self._nbytes = self.seg.size
+            except OSError:
+                self._nbytes = 0
+        return self._nbytes
+
+    @property
+    def unstarted(self) -> bool:
+        return self.state in (TAKEN, READY)
+
+
 class WorkQueue:
     """Segments arrive while the video is still being split (`add`); `close` says no more
-    will come. Hosts pull with `get` until every segment is done."""
+    will come. Hosts pull with `take` (or `get`) until every segment is done."""
 
     def __init__(self, segments: Iterable[Segment], retries: int, *, closed: bool = True) -> None:
         self._waiting: deque[Segment] = deque(segments)
         self._open = {s.index for s in self._waiting}
         self._closed = closed
         self._retries = retries
-        self._changed = asyncio.Condition()
         self._not_before: dict[int, float] = {}
         self._failed_on: dict[int, set[str]] = {}
         self._hosts: set[str] = set()  # hosts taking work now
@@ -47,10 +93,17 @@ class WorkQueue:
         self.failure: YaffError | None = None
         self.attempts: Counter[int] = Counter()
         self.done_by: dict[int, str] = {}
-        self.duplicated: set[tuple[int, str]] = set()  # (segment, host) second attempts
-        self._working: dict[int, dict[str, float]] = {}  # segment -> host -> fraction encoded
+        self.speculated = 0  # second attempts started at running segments
+        self.moved = 0  # segments taken over by an idle host before their holder started them
+        self._live: dict[int, dict[str, Attempt]] = {}  # segment -> host -> attempt
         self._by_index: dict[int, Segment] = {s.index: s for s in self._waiting}
         self._seen: dict[tuple[int, str], list[str]] = {}  # (segment, failure signature) -> hosts
+        self._waiters: dict[asyncio.Future[None], tuple[str, Callable[[], bool]]] = {}
+        self._done_events: dict[int, asyncio.Event] = {}
+        self._over = asyncio.Event()
+        self.fleet = Fleet()
+        self._looks: list[tuple[float, Attempt]] = []  # candidates for idle hosts, latest finish first
+        self._looks_at = float("-inf")
 
     @property
     def finished(self) -> bool:
@@ -63,47 +116,70 @@ class WorkQueue:
     async def sleep(self, seconds: float) -> None:
         """Sleep, but wake up when the run is over (for backoffs that should not hold it)."""
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds), self._changed:
-                await self._changed.wait_for(lambda: self.finished)
+            async with asyncio.timeout(seconds):
+                await self._over.wait()
+
+    # ----- waking ------------------------------------------------------------------------
+    def _changed(self, *, host: str | None = None, one: bool = False) -> None:
+        """Wake hosts waiting in `take`: all of them; with `one`, a single one (an idle host
+        first: a new segment is best started at once); with `host`, that host's."""
+        if self.finished:
+            self._over.set()
+            for ev in self._done_events.values():
+                ev.set()
+            host, one = None, False
+        if one and self._waiters:
+            chosen = next((f for f, (_, idle) in self._waiters.items() if idle()), next(iter(self._waiters)))
+            self._wake(chosen)
+            return
+        for fut, (name, _) in list(self._waiters.items()):
+            if host is None or name == host:
+                self._wake(fut)
+
+    def _wake(self, fut: asyncio.Future[None]) -> None:
+        self._waiters.pop(fut, None)
+        if not fut.done():
+            fut.set_result(None)
+
+    def _fail(self, error: YaffError) -> None:
+        self.failure = error
+        self._changed()
 
     # ----- hosts ---------------------------------------------------------------------------
-    async def host_up(self, host: str) -> None:
-        async with self._changed:
-            self._hosts.add(host)
-            self._members.add(host)
-            self._changed.notify_all()
+    async def host_up(self, host: str, slots: int = 1) -> None:
+        self._hosts.add(host)
+        self._members.add(host)
+        self.fleet.host(host).slots = slots
+        self._changed()
 
     async def host_down(self, host: str, *, leaving: bool) -> None:
         """The host stops taking work; `leaving`: for good (else it may come back)."""
-        async with self._changed:
-            self._hosts.discard(host)
-            if leaving:
-                self._members.discard(host)
-                if not self._members and not self.finished:
-                    self.failure = NoHostsError("no usable host is left; the run cannot finish")
-            self._changed.notify_all()
+        self._hosts.discard(host)
+        if leaving:
+            self._members.discard(host)
+            if not self._members and not self.finished:
+                self._fail(NoHostsError("no usable host is left; the run cannot finish"))
+        self._changed()
 
     # ----- segments ------------------------------------------------------------------------
     async def add(self, seg: Segment) -> None:
-        async with self._changed:
-            self._by_index[seg.index] = seg
-            self._waiting.append(seg)
-            self._open.add(seg.index)
-            self._changed.notify_all()
+        self._by_index[seg.index] = seg
+        self._waiting.append(seg)
+        self._open.add(seg.index)
+        self._changed(one=True)
 
     async def add_done(self, seg: Segment, by: str) -> None:
         """A segment that needs no work (a previous run encoded it)."""
-        async with self._changed:
-            self.done_by[seg.index] = by
-            self._changed.notify_all()
+        self.done_by[seg.index] = by
+        self._done_event(seg.index).set()
+        self._changed()
 
     async def close(self) -> None:
-        async with self._changed:
-            self._closed = True
-            self._changed.notify_all()
+        self._closed = True
+        self._changed()
 
     def _pick(self, host: str) -> Segment | None:
-        now = time.monotonic()
+        now = _now()
         for seg in self._waiting:
             if self._not_before.get(seg.index, 0.0) > now:
                 continue
@@ -116,88 +192,189 @@ class WorkQueue:
 
     def _next_ready(self) -> float | None:
         later = [self._not_before[s.index] for s in self._waiting if s.index in self._not_before]
-        return max(0.0, min(later) - time.monotonic()) if later else None
+        return max(0.0, min(later) - _now()) if later else None
 
-    def _straggler(self, host: str) -> Segment | None:
-        """Once nothing waits, the segment furthest from done that only other hosts work on:
-        an idle host starts it again, and the first valid result wins."""
-        if self._waiting or not self._closed:
-            return None
-        candidates = [(max(hosts.values()), index) for index, hosts in self._working.items()
-                      if index not in self.done_by and host not in hosts and len(hosts) < 2]
-        if not candidates:
-            return None
-        return self._by_index[min(candidates)[1]]
+    def _start(self, seg: Segment, host: str, **how: object) -> Attempt:
+        att = Attempt(seg, host, _now(), **how)  # type: ignore[arg-type]
+        self._live.setdefault(seg.index, {})[host] = att
+        if not att.speculative:
+            self._looks_at = float("-inf")  # a new segment others may take over: look afresh
+        return att
 
-    async def get(self, host: str, idle: Callable[[], bool] = lambda: False) -> Segment | None:
-        """The next segment for `host`, or None once every segment is done (or the run
-        failed). When nothing waits and `idle()` says the host has nothing to do, a
-        straggler: a segment another host is still encoding."""
-        async with self._changed:
-            while not self.finished:
-                seg = self._pick(host)
-                if seg is None and idle():
-                    seg = self._straggler(host)
-                    if seg is not None:
-                        self.duplicated.add((seg.index, host))
-                if seg is not None:
-                    self.attempts[seg.index] += 1
-                    self._working.setdefault(seg.index, {})[host] = 0.0
-                    return seg
-                wait = self._next_ready()
-                if self._open and self._closed:  # a host may turn idle: look again soon
-                    wait = min(wait, STRAGGLER_LOOK) if wait is not None else STRAGGLER_LOOK
+    async def take(self, host: str, idle: Callable[[], bool] = lambda: False) -> Attempt | None:
+        """The next attempt for `host`, or None once every segment is done (or the run
+        failed). When nothing waits and `idle()` says the host has nothing to do, a segment
+        another host holds: one it has not started (moved here), or one it runs that this
+        host is projected to finish sooner (a second attempt; the first valid result wins)."""
+        while not self.finished:
+            seg = self._pick(host)
+            if seg is not None:
+                self.attempts[seg.index] += 1
+                return self._start(seg, host)
+            if idle() and (att := self._look(host)) is not None:
+                return att
+            wait = self._next_ready()
+            if idle() and self._live:  # projections change as others go on: look again soon
+                wait = min(wait, STRAGGLER_LOOK) if wait is not None else STRAGGLER_LOOK
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters[fut] = (host, idle)
+            try:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
-                        await self._changed.wait()
+                        await fut
+            finally:
+                self._waiters.pop(fut, None)
+        return None
+
+    async def get(self, host: str, idle: Callable[[], bool] = lambda: False) -> Segment | None:
+        """`take`, for callers that need only the segment."""
+        att = await self.take(host, idle)
+        return None if att is None else att.seg
+
+    # ----- idle hosts: take over or start again -------------------------------------------------
+    def _look(self, host: str) -> Attempt | None:
+        now = _now()
+        if now - self._looks_at >= STRAGGLER_LOOK / 4:
+            self._forecast(now)
+        weighed = 0
+        for finish, att in self._looks:
+            if not self._may_take(att, host):
+                continue
+            weighed += 1
+            here = self._finish_here(host, att, now)
+            if here is not None:
+                margin = {ENCODING: SPECULATE_MARGIN, READY: MOVE_MARGIN}.get(att.state, 0.0)
+                if finish - here > margin * (here - now):
+                    return self._take_over(att, host)
+            if weighed >= MAX_LOOKS:
+                break
+        return None
+
+    def _may_take(self, att: Attempt, host: str) -> bool:
+        hosts = self._live.get(att.seg.index, {})
+        if att.host == host or hosts.get(att.host) is not att or att.seg.index in self.done_by:
+            return False
+        if att.unstarted:
+            return not att.speculative and not att.revoked.is_set()
+        return (att.state == ENCODING and len(hosts) < 2 and host not in hosts
+                and self._closed and not self._waiting)
+
+    def _finish_here(self, host: str, att: Attempt, now: float) -> float | None:
+        """When `host` (idle) would finish `att`'s segment, starting now."""
+        seen = None
+        if att.state == ENCODING and att.started is not None and att.fraction > 0:
+            seen = att.fraction * att.seg.expected / max(1e-9, now - att.started)
+        encode = self.fleet.encode_seconds(host, att.seg.expected, seen)
+        if encode is None:
             return None
+        return now + self.fleet.upload_seconds(host, att.nbytes) + encode
+
+    def _forecast(self, now: float) -> None:
+        """Projected finish of every attempt others might take, latest first."""
+        by_host: dict[str, list[Attempt]] = {}
+        for hosts in self._live.values():
+            for att in hosts.values():
+                by_host.setdefault(att.host, []).append(att)
+        looks: list[tuple[float, Attempt]] = []
+        for name, atts in by_host.items():
+            fps = self.fleet.fps(name)
+            running = [a for a in atts if a.state == ENCODING]
+            rem = [remaining(a.seg.expected, a.fraction, now - (a.started or now), fps) for a in running]
+            looks += [(now + r, a) for r, a in zip(rem, running) if r is not None]
+            queued = sorted((a for a in atts if a.unstarted), key=lambda a: a.taken)
+            ready = [(now if a.state == READY else max(now, a.taken + self.fleet.upload_seconds(name, a.nbytes)),
+                      self.fleet.encode_seconds(name, a.seg.expected)) for a in queued]
+            finishes = queue_finishes(now, self.fleet.host(name).slots, rem, ready)
+            looks += [(f, a) for f, a in zip(finishes, queued) if f is not None]
+        looks.sort(key=lambda x: -x[0])
+        self._looks, self._looks_at = looks, now
+
+    def _take_over(self, att: Attempt, host: str) -> Attempt:
+        seg = att.seg
+        if att.unstarted:  # moved: its holder drops it
+            del self._live[seg.index][att.host]  # the segment's entry stays: it is started below
+            att.revoked.set()
+            self.moved += 1
+            self._changed(host=att.host)
+            return self._start(seg, host, moved_from=att.host)
+        self.speculated += 1
+        self.attempts[seg.index] += 1
+        return self._start(seg, host, speculative=True)
+
+    # ----- what the pipelines report ---------------------------------------------------------
+    def uploaded(self, att: Attempt, nbytes: int, seconds: float) -> None:
+        if att.state == TAKEN:
+            att.state = READY
+        if seconds > 0 and nbytes > 0:  # (a mounted host moves nothing: no link to measure)
+            self.fleet.measured(att.host, link=nbytes / seconds)
+
+    def encoding(self, att: Attempt) -> bool:
+        """An encoder is about to start `att`: False if the segment moved meanwhile (or is
+        done), and the holder must drop it."""
+        if att.revoked.is_set() or self._live.get(att.seg.index, {}).get(att.host) is not att:
+            return False
+        att.state, att.started = ENCODING, _now()
+        return True
+
+    def encoded(self, att: Attempt, seconds: float) -> None:
+        att.state = FETCHING
+        if seconds > 0 and not att.revoked.is_set():
+            self.fleet.measured(att.host, fps=att.seg.expected / seconds)
 
     def progress(self, index: int, host: str, fraction: float) -> None:
-        """How far `host` is with segment `index` (for choosing stragglers)."""
-        hosts = self._working.get(index)
-        if hosts is not None and host in hosts:
-            hosts[host] = fraction
+        """How far `host` is with segment `index` (for projections)."""
+        att = self._live.get(index, {}).get(host)
+        if att is not None:
+            att.fraction = fraction
 
     def is_done(self, index: int) -> bool:
         return index in self.done_by
 
     def released(self, index: int, host: str) -> None:
         """`host` no longer works on segment `index` (done, failed, given back, superseded)."""
-        hosts = self._working.get(index)
-        if hosts is not None:
-            hosts.pop(host, None)
+        hosts = self._live.get(index)
+        if hosts is not None and hosts.pop(host, None) is not None:
+            if not hosts:
+                del self._live[index]
+            self._changed(host=host)
+
+    def _done_event(self, index: int) -> asyncio.Event:
+        ev = self._done_events.get(index)
+        if ev is None:
+            ev = self._done_events[index] = asyncio.Event()
+            if self.failure is not None or index in self.done_by:
+                ev.set()
+        return ev
 
     async def done(self, seg: Segment, host: str) -> None:
-        async with self._changed:
-            self._working.pop(seg.index, None)
-            self._open.discard(seg.index)
-            self.done_by[seg.index] = host
-            self._changed.notify_all()
+        for other in self._live.pop(seg.index, {}).values():
+            if other.host != host:
+                other.revoked.set()  # an attempt not started yet is dropped at once
+        self._open.discard(seg.index)
+        self.done_by[seg.index] = host
+        self._done_event(seg.index).set()
+        self._changed(host=host)
 
     async def wait_done(self, index: int) -> None:
         """Until segment `index` is done (verified and local). Raises the run's failure."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: index in self.done_by or self.failure is not None)
-            if index not in self.done_by and self.failure is not None:
-                raise self.failure
+        await self._done_event(index).wait()
+        if index not in self.done_by and self.failure is not None:
+            raise self.failure
 
     async def failed(self, seg: Segment, error: YaffError, host: str) -> bool:
         """Record a failed attempt. True: queued again (or another host still works on it);
         False: the caller must raise."""
         self.released(seg.index, host)
         if self._same_everywhere(seg, error, host):
-            async with self._changed:
-                self._changed.notify_all()
             return False
-        if self._working.get(seg.index) and error.retryable:
+        if self._live.get(seg.index) and error.retryable:
             return True  # the other attempt may still make it
         if not error.retryable or self.attempts[seg.index] > self._retries:
             return False
-        async with self._changed:
-            self._failed_on.setdefault(seg.index, set()).add(host)
-            self._not_before[seg.index] = time.monotonic() + backoff(self.attempts[seg.index])
-            self._waiting.appendleft(seg)
-            self._changed.notify_all()
+        self._failed_on.setdefault(seg.index, set()).add(host)
+        self._not_before[seg.index] = _now() + backoff(self.attempts[seg.index])
+        self._waiting.appendleft(seg)
+        self._changed()
         return True
 
     def _same_everywhere(self, seg: Segment, error: YaffError, host: str) -> bool:
@@ -212,18 +389,21 @@ class WorkQueue:
         if len(others) < 2 and not (len(hosts) >= 2 and len(self._members) <= 1):
             return False
         where = f"on {others[0]} and {others[1]}" if len(others) > 1 else f"{len(hosts)} times on {others[0]}"
-        self.failure = JobError(f"{sig} ({where}): the options or filters cause it, not the hosts",
-                                segment=seg.index, argv=error.argv, returncode=error.returncode)
-        self.failure.stderr_tail = error.stderr_tail
+        failure = JobError(f"{sig} ({where}): the options or filters cause it, not the hosts",
+                           segment=seg.index, argv=error.argv, returncode=error.returncode)
+        failure.stderr_tail = error.stderr_tail
+        self._fail(failure)
         return True
 
     async def give_back(self, seg: Segment, host: str) -> None:
         """A lost host held this segment: queue it again (unless another host works on it);
         it does not count as an attempt."""
+        hosts = self._live.get(seg.index, {})
+        if host not in hosts:
+            return  # it had moved to another host already
         self.released(seg.index, host)
-        if self._working.get(seg.index) or seg.index in self.done_by:
+        if self._live.get(seg.index) or seg.index in self.done_by:
             return
-        async with self._changed:
-            self.attempts[seg.index] -= 1
-            self._waiting.appendleft(seg)
-            self._changed.notify_all()
+        self.attempts[seg.index] -= 1
+        self._waiting.appendleft(seg)
+        self._changed()

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 from .errors import StaleError
+
+
+def _now() -> float:
+    """The event loop's clock (a simulator's loop runs on virtual time)."""
+    return asyncio.get_running_loop().time()
 
 
 class Watchdog:
@@ -18,7 +22,7 @@ class Watchdog:
         self.timeout = timeout
         self.host = host
         self.segment = segment
-        self._last = time.monotonic()
+        self._last = _now()
         self._mark: object = None
         self._on_stall = on_stall
         self._warn_after = warn_after if warn_after is not None else min(10.0, timeout / 2)
@@ -29,14 +33,14 @@ class Watchdog:
         True when this ends a stall that was reported."""
         if mark is None or mark != self._mark:
             self._mark = mark
-            self._last = time.monotonic()
+            self._last = _now()
             resumed, self._stalled = self._stalled, False
             return resumed
         return False
 
     @property
     def idle(self) -> float:
-        return time.monotonic() - self._last
+        return _now() - self._last
 
     async def watch(self) -> None:
         while True:
