@@ -68,6 +68,10 @@ async def dry_run(s: Settings, jobs: Sequence[tuple[Path, Path]], make_transport
     out = DryRun()
     base = s.workdir or Path(tempfile.gettempdir())
     with tempfile.TemporaryDirectory(prefix="yaffmpegp-dry-run-", dir=base) as tmp:
+        hosts_dir = Path(tmp) / "hosts"
+        hosts_dir.mkdir()
+        transports = make_transports(s, hosts_dir)
+        slots = sum(t.slots for t in transports)
         plans: list[InputPlan] = []
         for n, (src, dst) in enumerate(jobs, 1):
             out.lines.append(f"input {n}/{len(jobs)}: {src} -> {dst}")
@@ -78,21 +82,20 @@ async def dry_run(s: Settings, jobs: Sequence[tuple[Path, Path]], make_transport
                 out.lines.append(f"  {dst.parent} will be made")
                 dst = Path(tmp) / dst.name
             try:
-                plans.append(await _plan_input(replace(s, input=src, output=dst), routed, Path(tmp) / str(n), out))
+                plans.append(await _plan_input(replace(s, input=src, output=dst), routed, Path(tmp) / str(n), out,
+                                               slots))
             except YaffError as exc:
                 out.problem(str(exc))
         encoders = sorted({p.pre.encoder for p in plans if p.pre.encoder})
         largest = max((p.largest_bytes for p in plans), default=0)
-        hosts_dir = Path(tmp) / "hosts"
-        hosts_dir.mkdir()
-        await _check_hosts(make_transports(s, hosts_dir), HostRequirements(tuple(encoders)), largest, out,
+        await _check_hosts(transports, HostRequirements(tuple(encoders)), largest, out,
                            {hosts_dir: base})
     out.lines.append("dry run: nothing was changed; " + (
         "the run can start" if out.ok else f"{len(out.problems)} problem(s) found"))
     return out
 
 
-async def _plan_input(s: Settings, routed: RoutedOptions, tmp: Path, out: DryRun) -> InputPlan:
+async def _plan_input(s: Settings, routed: RoutedOptions, tmp: Path, out: DryRun, slots: int) -> InputPlan:
     from .job import check_paths  # (job imports the transports; a dry run needs only its checks)
 
     check_paths(s)
@@ -106,7 +109,7 @@ async def _plan_input(s: Settings, routed: RoutedOptions, tmp: Path, out: DryRun
         out.lines.append("  the video is copied, not encoded: one ffmpeg runs here, no host is used")
         return InputPlan(s.input, s.output, media, pre, Plan((), (0,), 0))
     packets = await probe_packets(s.input, pre.video_in, s.ffprobe)
-    plan = plan_cuts(packets, vstream.time_base, s.segment_length)
+    plan = plan_cuts(packets, vstream.time_base, s.segment_length, slots=slots)
     before, after = context_frames(routed.video_filter, vstream.frame_rate, s.context)
     plan = add_context(plan, packets, before, after)
     rate = f"{float(vstream.frame_rate):.3f} fps" if vstream.frame_rate else "variable rate"

@@ -24,7 +24,7 @@ from .joblock import LOCK, JobLock, lock_job_dir, remove_job_dir
 from .journal import ENCODED, JOURNAL, RESUMED, Journal, JournalWriter, job_key
 from .pipeline import HostPipeline, PipelineSettings
 from .context import context_frames
-from .plan import Plan, add_context, plan_cuts
+from .plan import Plan, add_context, plan_at, plan_cuts
 from .trim import Kept, kept_frames
 from .preflight import Preflight, run_preflight
 from .probe import MediaInfo, Stream, first_error_line, probe_media, probe_packets, run_tool
@@ -176,6 +176,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
     events.listen(JournalWriter(journal, results, names))
     transports = (make_transports or default_transports)(s, hosts_dir)
     work = WorkQueue((), s.retries, closed=False)
+    slots = sum(t.slots for t in transports)
     segments: list[Segment] = []
     loop = asyncio.get_running_loop()
     ticker = asyncio.create_task(_tick(events))  # stopped in `finally`, whatever happens
@@ -186,7 +187,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                 planned: asyncio.Future[Plan] = loop.create_future()
                 resume = Resume(journal, results, names, events)
                 feeder = tg.create_task(_feed(s, media, routed, guess, workdir / "split", prefl, planned, work, segments,
-                                              resume))
+                                              resume, slots))
                 pre = await prefl
                 if pre.encoder is None:  # the video is copied: nothing to do in parallel
                     feeder.cancel()
@@ -195,7 +196,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         feeder.cancel()
                         planned = loop.create_future()
                         feeder = tg.create_task(_feed(s, media, routed, pre.video_in, workdir / "split-again", prefl,
-                                                      planned, work, segments, resume))
+                                                      planned, work, segments, resume, slots))
                     requirements = HostRequirements((pre.encoder,))
                     usable = await _open_hosts(transports, requirements, events, journal)
                     plan = await planned
@@ -270,12 +271,15 @@ class Resume:
 
 async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: int, workdir: Path,
                 prefl: asyncio.Task[Preflight],
-                planned: asyncio.Future[Plan], work: WorkQueue, segments: list[Segment], resume: Resume) -> None:
+                planned: asyncio.Future[Plan], work: WorkQueue, segments: list[Segment], resume: Resume,
+                slots: int) -> None:
     """Index and split one video stream, handing each segment to the hosts once the
-    preflight has said how it will be encoded, unless a previous run already did it."""
+    preflight has said how it will be encoded, unless a previous run already did it (whose
+    cuts are kept, whatever the hosts now: the tail's cuts depend on the `slots`)."""
     vstream = media.stream(stream)
     packets = await probe_packets(s.input, stream, s.ffprobe)
-    plan = plan_cuts(packets, vstream.time_base, s.segment_length)
+    plan = (plan_at(packets, resume.journal.cuts) if resume.journal.done else None) or plan_cuts(
+        packets, vstream.time_base, s.segment_length, slots=slots)
     before, after = context_frames(routed.video_filter, vstream.frame_rate, s.context)
     plan = add_context(plan, packets, before, after)
     planned.set_result(plan)

@@ -143,34 +143,62 @@ def plan_cuts(
     segment_length: float,
     *,
     min_tail: float | None = None,
+    slots: int = 0,
 ) -> Plan:
     """Cut at the first keyframe at or after each multiple of `segment_length` seconds.
 
-    A last segment shorter than `min_tail` seconds (default: a fifth of the length, at
-    least one second) is merged into the one before: a tiny segment fails or wastes a host.
+    With `slots` (the encodes the hosts run at once), segments get shorter toward the end,
+    each at most the time left divided by the slots (but not below a tenth of the length,
+    at least one second): the last round then ends at about the same time on every host,
+    instead of one host encoding a whole last segment while the others wait.
+    A last segment shorter than `min_tail` seconds (default: that floor; without slots, a
+    fifth of the length, at least one second) is merged into
+    the one before: a tiny segment fails or wastes a host.
     """
     if segment_length <= 0:
         raise ValueError("segment_length must be positive")
     keys = [i for i, p in enumerate(packets) if p.key]
     if not keys:
         raise InputError("the video has no keyframe: it cannot be decoded")
-    step = round(Fraction(segment_length) / time_base)
+    length = Fraction(segment_length)
+    floor = max(Fraction(1), length / 10) if slots else max(Fraction(1), length / 5)
     first = keys[0]
-    start_pts = packets[first].pts
     last_pts = max(p.pts for p in packets)
+
+    def step_after(pts: int) -> int:
+        """Timestamps to the next cut from a cut at `pts`."""
+        seconds = length
+        if slots:
+            seconds = min(length, max(floor, (last_pts - pts) * time_base / slots))
+        return round(seconds / time_base)
+
     chosen = [first]
-    target = start_pts + step
+    target = packets[first].pts + step_after(packets[first].pts)
     for i in keys[1:]:
         if packets[i].pts >= target:
             chosen.append(i)
-            target = packets[i].pts + step
-    tail_limit = Fraction(min_tail if min_tail is not None else max(1.0, segment_length / 5))
+            target = packets[i].pts + step_after(packets[i].pts)
+    tail_limit = Fraction(min_tail) if min_tail is not None else floor
     if len(chosen) > 1 and (last_pts - packets[chosen[-1]].pts) * time_base < tail_limit:
         chosen.pop()
+    return _plan_at(packets, chosen)
+
+
+def plan_at(packets: Sequence[Packet], cut_pts: Sequence[int]) -> Plan | None:
+    """The plan cutting at exactly these timestamps (a plan an earlier run chose, to resume
+    it whatever the hosts now), or None if they are not this video's keyframes."""
+    keys = {p.pts: i for i, p in enumerate(packets) if p.key}
+    if not cut_pts or any(pts not in keys for pts in cut_pts) or list(cut_pts) != sorted(cut_pts):
+        return None
+    if cut_pts[0] != packets[min(keys.values())].pts:
+        return None
+    return _plan_at(packets, [keys[pts] for pts in cut_pts])
+
+
+def _plan_at(packets: Sequence[Packet], chosen: Sequence[int]) -> Plan:
     cuts = tuple(Cut(i, packets[i].pts, leading_pictures(packets, i) if n else 0)
                  for n, i in enumerate(chosen))
-    bounds = [c.pts for c in cuts[1:]] + [None]
-    frames = []
-    for cut, end in zip(cuts, bounds):
-        frames.append(sum(1 for p in packets if p.pts >= cut.pts and (end is None or p.pts < end)))
-    return Plan(cuts, tuple(frames), len(packets), shown=tuple(sorted(p.pts for p in packets)))
+    shown = sorted(p.pts for p in packets)
+    edges = [bisect_left(shown, c.pts) for c in cuts] + [len(shown)]  # (frames before the first cut: none)
+    frames = tuple(b - a for a, b in zip(edges, edges[1:]))
+    return Plan(cuts, frames, len(packets), shown=tuple(shown))

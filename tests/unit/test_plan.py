@@ -3,7 +3,7 @@ from fractions import Fraction
 import pytest
 
 from yaffmpegp.errors import InputError
-from yaffmpegp.plan import leading_pictures, plan_cuts
+from yaffmpegp.plan import leading_pictures, plan_at, plan_cuts
 from yaffmpegp.probe import Packet
 
 TB = Fraction(1, 25)  # one tick per frame at 25 fps
@@ -79,3 +79,30 @@ def test_frames_before_the_first_keyframe_are_not_owned() -> None:
 def test_no_keyframe_is_an_input_error() -> None:
     with pytest.raises(InputError):
         plan_cuts([Packet(i, False) for i in range(10)], TB, 1)
+
+
+def test_tail_shaped_for_the_slots() -> None:
+    """40 s of 1 s GOPs, 10 s segments, 3 slots: not four 10 s segments (the last round one
+    host busy, two idle) but shorter ones toward the end, none below a tenth of the length."""
+    packets = [Packet(pts=i, key=i % 25 == 0) for i in range(1000)]  # 25 fps, time base 1/25
+    tb = Fraction(1, 25)
+    assert [c.pts // 25 for c in plan_cuts(packets, tb, 10).cuts] == [0, 10, 20, 30]
+    shaped = plan_cuts(packets, tb, 10, slots=3)
+    starts = [c.pts // 25 for c in shaped.cuts]
+    assert starts[:2] == [0, 10] and len(starts) > 4
+    lengths = [b - a for a, b in zip(starts, starts[1:] + [40])]
+    assert lengths[:-1] == sorted(lengths[:-1], reverse=True) and min(lengths) >= 1, lengths  # (the last: merged)
+    assert shaped.total_frames == 1000
+    # a long input is cut as before until its last rounds
+    long = [Packet(pts=i, key=i % 25 == 0) for i in range(25 * 600)]
+    assert plan_cuts(long, tb, 10, slots=3).cuts[:50] == plan_cuts(long, tb, 10).cuts[:50]
+
+
+def test_plan_at_an_earlier_runs_cuts() -> None:
+    packets = [Packet(pts=i, key=i % 25 == 0) for i in range(1000)]
+    tb = Fraction(1, 25)
+    earlier = plan_cuts(packets, tb, 10, slots=3)
+    assert plan_at(packets, [c.pts for c in earlier.cuts]) == earlier
+    assert plan_at(packets, [0, 260]) is None  # not a keyframe
+    assert plan_at(packets, [25, 250]) is None  # not the first keyframe
+    assert plan_at(packets, []) is None
