@@ -25,7 +25,7 @@ from .journal import ENCODED, JOURNAL, RESUMED, Journal, JournalWriter, job_key
 from .pipeline import HostPipeline, PipelineSettings
 from .context import context_frames
 from .plan import Plan, add_context, plan_at, plan_cuts
-from .trim import Kept, kept_frames
+from .trim import Kept, Span, kept_frames
 from .preflight import Preflight, run_preflight
 from .probe import MediaInfo, Stream, first_error_line, probe_media, probe_packets, run_tool
 from .scheduler import WorkQueue
@@ -203,6 +203,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                     vstream = media.stream(pre.video_in)
                     origin = timeline_origin(media, pre)
                     kept = kept_segments(plan, vstream, origin, pre, routed)
+                    span = kept_span(vstream, pre, routed)
                     clones = initial_clones(media, pre, routed, plan)
                     frames = (sum(k.frames for k in kept.values()) if kept is not None
                               else round(plan.total_frames * pre.rate) + clones)
@@ -216,7 +217,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         return segment_args(src, out, seg.trim, routed.segment, vf, pre.fmt, threads,
                                             encoder=pre.encoder, upright=pre.upright,
                                             shift=seg.timeline_shift(origin, vstream.time_base),
-                                            keep=seg.keep(origin, vstream.time_base, pre.rate, routed.span),
+                                            keep=seg.keep(origin, vstream.time_base, pre.rate, span),
                                             starts_at=seg.starts_at(origin, vstream.time_base),
                                             constant_rate=bool(seg.clones))
 
@@ -335,7 +336,12 @@ def kept_segments(plan: Plan, vstream: Stream, origin: Fraction, pre: Preflight,
     """With an output trim (-ss/-t/-to), the segments that hold wanted frames; else None."""
     if routed.span.whole:
         return None
-    return kept_frames(plan, vstream.time_base, origin, pre.rate, routed.span)
+    return kept_frames(plan, vstream.time_base, origin, pre.rate, kept_span(vstream, pre, routed))
+
+
+def kept_span(vstream: Stream, pre: Preflight, routed: RoutedOptions) -> Span:
+    """The output trim, as the single pass applies it to the encoded video."""
+    return routed.span.on_grid(vstream.frame_rate * pre.rate if vstream.frame_rate else None)
 
 
 def timeline_origin(media: MediaInfo, pre: Preflight) -> Fraction:

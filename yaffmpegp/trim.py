@@ -8,6 +8,7 @@ any are encoded. Times are seconds on that timeline, as exact fractions.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,6 +28,16 @@ class Span:
     @property
     def whole(self) -> bool:
         return self.start <= 0 and self.end is None
+
+    def on_grid(self, rate: Fraction | None) -> Span:
+        """The span a single pass really keeps when it encodes at `rate` frames per second:
+        besides its trim, it stops at the first frame whose timestamp, rounded onto the
+        encoder's grid (half up), reaches the duration. A frame 0.0100 s before the end at
+        50 fps rounds onto the end and is not written."""
+        if self.end is None or not rate:
+            return self
+        slots = math.ceil((self.end - self.start) * rate)  # frames before the end, on the grid
+        return Span(self.start, min(self.end, self.start + (slots - Fraction(1, 2)) / rate))
 
 
 _CLOCK = re.compile(r"^(-)?(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")

@@ -49,3 +49,19 @@ def test_probe_helpers() -> None:
 def test_parse_encoders() -> None:
     text = " V..... = Video\n ------\n V....D libx264              libx264 H.264\n A..... aac                  AAC\n"
     assert parse_encoders(text) == {"libx264", "aac"}
+
+
+def test_trim_end_on_the_encoders_grid() -> None:
+    """MPEG-TS whose timeline starts at 1.429978 s, fields at 50/s: the field 0.01 s before
+    -ss 2.3 -t 2 ends rounds onto 2.0 s, and a single pass does not write it."""
+    from fractions import Fraction as F
+
+    from yaffmpegp.trim import Span
+
+    span = Span(F(23, 10), F(43, 10))
+    grid = span.on_grid(F(50))
+    assert grid.start == span.start and grid.end == F(23, 10) + F(995, 500)
+    assert F(4290022, 10**6) >= grid.end  # rounds to 100 frames: not kept
+    assert F(4270022, 10**6) < grid.end
+    assert span.on_grid(None) == span and Span(F(1)).on_grid(F(25)) == Span(F(1))
+    assert Span(F(0), F(213, 100)).on_grid(F(10)).end == F(213, 100)  # the trim itself ends first
