@@ -122,11 +122,12 @@ async def check_cluster(s: SlurmSettings) -> None:
                             "(or install slurm-client)")
     if s.partition is None:
         return
-    code, _, err = await slurm_cmd(["scontrol", "show", "partition", s.partition])
+    code, out, err = await slurm_cmd(["scontrol", "show", "partition", s.partition])
     if code == 0:
         return
+    err = (err + out).strip()  # scontrol says "Partition x not found" on stdout
     _, names, _ = await slurm_cmd(["sinfo", "--noheader", "--format=%R"])
     known = ", ".join(sorted(set(names.split()))) or "none"
-    if "not found" in err.lower():
+    if "not found" in err.lower() or "invalid partition" in err.lower():
         raise UsageError(f"Slurm partition {s.partition!r} does not exist (partitions: {known})")
-    raise ToolError(f"scontrol cannot show partition {s.partition!r}: {err.strip() or 'no message'}")
+    raise ToolError(f"scontrol cannot show partition {s.partition!r}: {err or 'no message'}")
