@@ -171,6 +171,8 @@ class _Follow:
                 if error is _DONE:
                     continue
                 assert isinstance(error, YaffError)
+                if not isinstance(error, EncodeError):
+                    raise error  # the cluster's set-up, not this attempt: no retry helps
                 retry = error.retryable and self.attempts[index] <= self.o.retries
                 self.events.emit(AttemptFailed(self.o.label, index, self.attempts[index], str(error), retry,
                                                error.details()))
@@ -244,13 +246,14 @@ class _Follow:
             return UsageError(f"node {m.node} cannot read the work dir {self.o.dir.parent}: --workdir must be on a "
                               "filesystem the Slurm nodes share", stderr=log)
         if m.status == sc.NO_FFMPEG:
-            return HostError(f"no {self.o.s.ffmpeg} on node {m.node}: install it there, or load it with "
-                             "--slurm-setup 'module load ffmpeg'", host=m.node, retryable=False)
+            return HostError(f"no {self.o.s.ffmpeg} on this Slurm node: install it on the nodes, or load it "
+                             "with --slurm-setup 'module load ffmpeg'", host=m.node, retryable=False)
         if m.status == sc.NO_ENCODER:
-            return HostError(f"the ffmpeg on node {m.node} has no encoder {self.o.encoder}", host=m.node,
+            return HostError(f"the ffmpeg on this Slurm node has no encoder {self.o.encoder}", host=m.node,
                              retryable=False)
         if m.status == sc.SETUP_FAILED:
-            return EncodeError(f"the --slurm-setup line failed: {first_error_line(log)}", stderr=log, **where)
+            why = _why(log)
+            return EncodeError("the --slurm-setup line failed" + (f": {why}" if why else ""), stderr=log, **where)
         return EncodeError(f"ffmpeg failed: {first_error_line(log)}", returncode=m.status, stderr=log, **where)
 
     def _lost(self, task: _Task, state: TaskState | None) -> YaffError:
@@ -316,3 +319,9 @@ class _Follow:
 
 
 _DONE = object()
+
+
+def _why(log: str) -> str:
+    """The line of a task's log that says what went wrong, leaving out the script's own."""
+    lines = "\n".join(ln for ln in log.splitlines() if ln.strip() and not ln.startswith("yaffmpegp:"))
+    return first_error_line(lines) if lines else ""
