@@ -128,3 +128,18 @@ def test_a_partition_that_does_not_exist_is_one_line(slurm: Cluster, sources, ya
         f"yaffmpegp: error: Slurm partition 'nosuch' does not exist (partitions: {slurm.partition})"]
     assert slurm.jobs() == [] or all("nosuch" not in j for j in slurm.jobs())
     assert list(yaff.work.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_a_work_dir_the_tasks_cannot_see_is_one_line(slurm: Cluster, sources, yaff,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tasks run as another user (root may submit for nobody) cannot enter the private work
+    dir, as tasks on nodes that do not mount it cannot: they cannot even write their logs."""
+    monkeypatch.setenv("SLURM_CONF", slurm.env["SLURM_CONF"])
+    r = yaff("--backend", "slurm", "--sbatch-arg=--uid=nobody", "--file", sources["vhs"], "-o",
+             yaff.work.parent / "o.mkv", "--segment-length", "2", "-c:v", "ffv1")
+    assert r.returncode == 2, r.stderr
+    (line,) = [ln for ln in r.stderr.splitlines() if "error" in ln]
+    assert line.startswith("yaffmpegp: error: the Slurm tasks cannot write into the work dir ")
+    assert "Traceback" not in r.stderr
+    assert list(yaff.work.iterdir()) == []

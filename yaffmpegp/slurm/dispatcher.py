@@ -183,6 +183,7 @@ class _Follow:
                 self._counts(states)
             if again:
                 await self._submit(again)
+        self.o._active.clear()  # every task ended: nothing to cancel
 
     async def _submit(self, segs: list[Segment]) -> None:
         job = await self.o.submit(segs, self.d, self.files)
@@ -262,8 +263,8 @@ class _Follow:
         where = dict(host=state.node if state is not None and state.node else None, segment=seg.index)
         name = state.state if state is not None else "gone"
         if log is None and name in ("FAILED", "COMPLETED"):  # it could not even write its log
-            return UsageError(f"a Slurm task could not write into the work dir {self.o.dir.parent}: --workdir "
-                              "must be on a filesystem the Slurm nodes share")
+            return UsageError(f"the Slurm tasks cannot write into the work dir {self.o.dir.parent}: --workdir "
+                              "must be on a filesystem the nodes share, writable by the job's user")
         if name == "TIMEOUT":
             return EncodeError(f"the task reached its time limit ({self.o.s.time_limit or 'the partition’s'})",
                                **where)
