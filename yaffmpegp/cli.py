@@ -341,7 +341,10 @@ def _kill_children() -> None:
             with open(f"/proc/{entry}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
             if int(fields[1]) == me:  # ppid
-                os.killpg(int(fields[2]), signal.SIGKILL)  # its process group
+                if int(fields[2]) == os.getpgrp():  # in our own group (the split, ffprobe, sbatch):
+                    os.kill(int(entry), signal.SIGKILL)  # killpg would take our parent shell too
+                else:
+                    os.killpg(int(fields[2]), signal.SIGKILL)  # its process group
         except (OSError, ValueError, IndexError):
             continue
 
