@@ -12,7 +12,8 @@ import pytest
 from yaffmpegp.errors import ToolError
 from yaffmpegp.settings import SlurmSettings
 from yaffmpegp.slurm import script as sc
-from yaffmpegp.slurm.commands import array_spec, check_cluster, parse_job_id, parse_squeue, sbatch_argv, squeue_argv
+from yaffmpegp.slurm.commands import (array_spec, check_cluster, parse_job_id, parse_squeue, queued_argv, sbatch_argv,
+                                      scancel_argv, squeue_argv)
 
 
 @pytest.mark.parametrize("indices, spec", [
@@ -117,3 +118,10 @@ def test_task_script_says_what_failed_before_ffmpeg(odd_dir: Path) -> None:
     # the setup line runs in the task's own shell: what it changes (PATH, as `module load`
     # does), ffmpeg's lookup sees
     assert _run(odd_dir, src, setup="PATH=/nonexistent")[0] == sc.NO_FFMPEG
+
+
+def test_cancel_and_wait_by_the_job_name() -> None:
+    uid = os.getuid()
+    assert scancel_argv("yaffmpegp-abc") == ["scancel", "--name=yaffmpegp-abc", f"--user={uid}"]
+    assert queued_argv("yaffmpegp-abc") == ["squeue", "--noheader", "--name=yaffmpegp-abc", f"--user={uid}",
+                                            "--format=%i"]

@@ -4,6 +4,7 @@ builders and parsers are pure; `slurm_cmd` runs one command."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -95,8 +96,14 @@ def parse_squeue(stdout: str) -> dict[tuple[str, int], TaskState]:
     return out
 
 
-def scancel_argv(jobs: Sequence[str]) -> list[str]:
-    return ["scancel", *jobs]
+def scancel_argv(name: str) -> list[str]:
+    """Cancel every job of ours with this name (a run's arrays share its job's name)."""
+    return ["scancel", f"--name={name}", f"--user={os.getuid()}"]
+
+
+def queued_argv(name: str) -> list[str]:
+    """Our jobs of this name not yet ended, one line each (none: all gone)."""
+    return ["squeue", "--noheader", f"--name={name}", f"--user={os.getuid()}", "--format=%i"]
 
 
 async def slurm_cmd(argv: Sequence[str], timeout: float = 60) -> tuple[int, str, str]:

@@ -15,8 +15,10 @@ import os
 import shutil
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from ..dispatch import Dispatch
 from ..errors import EncodeError, HostError, ToolError, UsageError, VerifyError, YaffError
@@ -28,9 +30,10 @@ from ..segment import Segment
 from ..settings import SlurmSettings
 from ..transport import HostRequirements
 from . import script as sc
-from .commands import TaskState, check_cluster, parse_job_id, parse_squeue, sbatch_argv, scancel_argv, slurm_cmd, \
-    squeue_argv
+from .commands import TaskState, check_cluster, parse_job_id, parse_squeue, queued_argv, sbatch_argv, \
+    scancel_argv, slurm_cmd, squeue_argv
 
+T = TypeVar("T")
 POLL = 1.0  # seconds between looks at squeue and the tasks' files
 GRACE = 5.0  # seconds an ended task may lack its done marker (a shared filesystem's caches)
 CANCEL_WAIT = 30.0  # seconds to wait for cancelled tasks to be gone
@@ -75,6 +78,9 @@ class SlurmDispatcher:
         todo = [seg for seg in d.segments if not d.work.is_done(seg.index)]
         if not todo:
             return
+        # arrays an earlier run of this job left (killed outright) would write here: gone first
+        # (the job lock says no other run of this job is alive)
+        await self._cancel(always=True)
         self.dir.mkdir(mode=0o700, exist_ok=True)
         files = self._assets(d.pipeline.assets)
         try:
@@ -106,7 +112,7 @@ class SlurmDispatcher:
         path.write_text(sc.task_script(str(self.dir), tasks, self.s.ffmpeg, self.encoder, self.s.setup))
         path.chmod(0o700)
         argv = sbatch_argv(self.s, [s.index for s in segs], path, self.dir, self.name)
-        code, out, err = await slurm_cmd(argv)
+        code, out, err = await _uninterrupted(slurm_cmd(argv))
         if code != 0:
             line = next((ln for ln in err.splitlines() if "error" in ln.lower()), err.strip() or "no message")
             raise ToolError(f"sbatch refused the job array: {line.removeprefix('sbatch: error: ')}",
@@ -125,20 +131,33 @@ class SlurmDispatcher:
             return {} if "invalid job id" in err.lower() else None
         return parse_squeue(out)
 
-    async def _cancel(self) -> None:
-        """scancel every array that may still run, and wait until squeue lists none of them."""
-        if not self._active:
+    async def _cancel(self, *, always: bool = False) -> None:
+        """scancel every array of this job (by its name, so one whose sbatch was interrupted
+        too) and wait until squeue lists none of them."""
+        if not self._active and not always:
             return
-        jobs = sorted(self._active)
         with contextlib.suppress(TimeoutError, OSError):
             async with asyncio.timeout(CANCEL_WAIT):
-                await slurm_cmd(scancel_argv(jobs))
+                await slurm_cmd(scancel_argv(self.name))
                 while True:
-                    states = await self.states()
-                    if states is not None and not any(t.active for t in states.values()):
+                    code, out, _ = await slurm_cmd(queued_argv(self.name))
+                    if code == 0 and not out.strip():
                         break
                     await asyncio.sleep(0.3)
         self._active.clear()
+
+
+async def _uninterrupted(call: Awaitable[T]) -> T:
+    """Let `call` finish even when the caller is cancelled (an sbatch killed halfway may
+    still have submitted its array), then pass the cancellation on."""
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(CANCEL_WAIT):
+                await task
+        raise
 
 
 class _Follow:
