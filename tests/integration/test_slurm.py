@@ -94,7 +94,7 @@ def test_sigint_cancels_the_array_and_cleans_up(slurm: Cluster, tmp_path: Path) 
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 60
-        while not list(work.glob("*/slurm/*.progress")):  # a task's ffmpeg runs
+        while not list(work.glob("*/slurm/*/*.progress")):  # a task's ffmpeg runs
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no task ever started"
             time.sleep(0.2)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import time
 from collections import Counter
@@ -54,7 +55,10 @@ class SlurmDispatcher:
     def __init__(self, s: SlurmSettings, workdir: Path, retries: int, ffprobe: str = "ffprobe") -> None:
         self.s = s
         self.retries = retries  # further attempts for a segment
-        self.dir = workdir / "slurm"  # scripts, task logs, progress, outputs: on the shared filesystem
+        # scripts, task logs, progress, outputs, on the shared filesystem: a dir of this run's
+        # own, so a task an earlier (killed) run left can never touch this run's files
+        self.dir = workdir / "slurm" / secrets.token_hex(4)
+        self.workdir = workdir  # the job's
         self.name = workdir.name  # the job name in squeue
         self.ffprobe = ffprobe
         self.label = f"slurm:{s.partition}" if s.partition else "slurm"
@@ -65,6 +69,9 @@ class SlurmDispatcher:
     # ----- the Dispatcher protocol ---------------------------------------------------------
     async def open(self, requirements: HostRequirements, events: Events, journal: Journal) -> tuple[str, ...]:
         await check_cluster(self.s)
+        # arrays an earlier run of this job left (killed outright) would write into its work
+        # dir: gone first (the job lock says no other run of this job is alive)
+        await self._cancel(always=True)
         self.encoder = requirements.encoders[0] if requirements.encoders else None
         events.emit(HostUp(self.label, self.s.max_parallel or 1))
         return (self.label,)
@@ -78,10 +85,7 @@ class SlurmDispatcher:
         todo = [seg for seg in d.segments if not d.work.is_done(seg.index)]
         if not todo:
             return
-        # arrays an earlier run of this job left (killed outright) would write here: gone first
-        # (the job lock says no other run of this job is alive)
-        await self._cancel(always=True)
-        self.dir.mkdir(mode=0o700, exist_ok=True)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         files = self._assets(d.pipeline.assets)
         try:
             await _Follow(self, d, events, files).run(todo)
@@ -101,13 +105,13 @@ class SlurmDispatcher:
             paths[name] = str(dst)
         return paths
 
-    async def submit(self, segs: list[Segment], build: Dispatch, files: dict[str, str]) -> str:
+    async def submit(self, segs: list[Segment], d: Dispatch, files: dict[str, str]) -> str:
         """One job array for `segs` (task index = segment index); its job id."""
         tasks = []
         for seg in segs:
             part = str(self.dir / f"{seg.name}.part.{seg.ext}")
             tasks.append(sc.TaskSpec(seg.index, seg.name, str(seg.unit), part, str(self.dir / seg.output_name),
-                                     tuple(build.build(seg, str(seg.unit), part, files))))
+                                     tuple(d.build(seg, str(seg.unit), part, files))))
         path = self.dir / f"array-{len(self._submitted)}.sh"
         path.write_text(sc.task_script(str(self.dir), tasks, self.s.ffmpeg, self.encoder, self.s.setup))
         path.chmod(0o700)
@@ -263,7 +267,7 @@ class _Follow:
             self.events.emit(SegmentDone(self.o.label, seg.index, frames, m.seconds))
             return _DONE
         if m.status == sc.UNREADABLE:
-            return UsageError(f"node {m.node} cannot read the work dir {self.o.dir.parent}: --workdir must be on a "
+            return UsageError(f"node {m.node} cannot read the work dir {self.o.workdir}: --workdir must be on a "
                               "filesystem the Slurm nodes share", stderr=log)
         if m.status == sc.NO_FFMPEG:
             return HostError(f"no {self.o.s.ffmpeg} on this Slurm node: install it on the nodes, or load it "
@@ -282,7 +286,7 @@ class _Follow:
         where = dict(host=state.node if state is not None and state.node else None, segment=seg.index)
         name = state.state if state is not None else "gone"
         if log is None and name in ("FAILED", "COMPLETED"):  # it could not even write its log
-            return UsageError(f"the Slurm tasks cannot write into the work dir {self.o.dir.parent}: --workdir "
+            return UsageError(f"the Slurm tasks cannot write into the work dir {self.o.workdir}: --workdir "
                               "must be on a filesystem the nodes share, writable by the job's user")
         if name == "TIMEOUT":
             return EncodeError(f"the task reached its time limit ({self.o.s.time_limit or 'the partition’s'})",
