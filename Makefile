@@ -48,6 +48,7 @@ bench: deps-test venv
 	$(BIN)/python bench/local.py
 	$(BIN)/python bench/fleet.py
 	bash bench/context.sh
+	$(BIN)/python bench/seglen.py --seconds 60
 
 # A local three-host SSH fleet (real sshd, one unix user each) to try --hostlist; needs root.
 FLEET_DIR ?= /tmp/yaffmpegp-fleet

@@ -22,6 +22,9 @@ from . import __version__
 from .errors import ExitCode, UsageError, YaffError
 from .events import Events
 from .ffopts import TOOL_FLAGS
+from .batch import expand_inputs, is_batch, outputs_for
+from .hosts import parse_host
+from .inventory import Inventory, check_with_hostlist, load_inventory
 from .settings import SSHSettings, Settings, SlurmSettings, default_output
 
 EXAMPLES = """\
@@ -48,11 +51,11 @@ T = TypeVar("T")
 
 # our options and how many values each takes ("+": one or more)
 OURS: dict[str, int | str] = {
-    "--hostlist": "+", "--ssh-user": 1, "--segment-length": 1, "--file": 1, "-o": 1, "--output": 1,
+    "--hostlist": "+", "--hosts": 1, "--ssh-user": 1, "--segment-length": 1, "--file": "+", "-o": 1, "--output": 1,
     "-y": 0, "--overwrite": 0, "--local-workers": 1, "--prefetch": 1, "--slots": 1, "--retries": 1,
     "--stale-timeout": 1, "--context": 1, "--workdir": 1, "--keep-workdir": 0, "--debug": 0, "--version": 0,
     "-h": 0, "--help": 0, "--quiet": 0, "-v": 0, "--verbose": 0, "--log-file": 1, "--events": 1,
-    "--report": 1, "--ssh-config": 1, "--known-hosts": 1,
+    "--report": 1, "--dry-run": 0, "--ssh-config": 1, "--known-hosts": 1,
     "--accept-new-hostkeys": 0, "--identity": 1, "--remote-workdir": 1, "--remote-ffmpeg": 1,
     "--backend": 1, "--partition": 1, "--cpus-per-task": 1, "--max-parallel": 1, "--time-limit": 1,
     "--sbatch-arg": 1, "--slurm-setup": 1, "--requeue": 0,
@@ -106,19 +109,26 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="yaffmpegp",
-        usage="yaffmpegp [--hostlist HOST ...] [--segment-length SECONDS] --file INPUT [-o OUTPUT] "
+        usage="yaffmpegp [--hostlist HOST ...] [--hosts FILE] [--segment-length SECONDS] --file INPUT [-o OUTPUT] "
               "[-y] [FFMPEG OUTPUT OPTIONS ...]",
         description="Encode a video faster by cutting it into segments, encoding them at the same "
                     "time on several hosts (or this machine's cores), and joining them frame-exactly.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
     )
-    p.add_argument("--file", required=True, type=Path, metavar="INPUT", help="the video to encode")
+    p.add_argument("--file", required=True, nargs="+", metavar="INPUT",
+                   help="the video to encode; several files, a directory (its video files) or a "
+                        "quoted glob make a batch, encoded one after another on the same hosts")
     p.add_argument("-o", "--output", type=Path, help="output file (default: INPUT's name with "
-                   ".yaffmpegp before the extension, next to it)")
+                   ".yaffmpegp before the extension, next to it); with several inputs, the "
+                   "directory the outputs go to, each named as for one input")
     p.add_argument("-y", "--overwrite", action="store_true", help="overwrite an existing output")
     p.add_argument("--hostlist", nargs="+", default=[], metavar="HOST",
                    help="hosts to encode on: host, user@host, host:port, [v6]:port; "
                         "'localhost' means this machine's workers (default: local workers only)")
+    p.add_argument("--hosts", type=Path, metavar="FILE",
+                   help="a host inventory (TOML, see examples/hosts.toml): per-host user, port, key, "
+                        "ffmpeg, work dir, slots, and mounted hosts that see --workdir on shared "
+                        "storage; combines with --hostlist")
     p.add_argument("--ssh-user", help="user for hosts that name none (default: ~/.ssh/config, then yours)")
     p.add_argument("--segment-length", type=float, default=50.0, metavar="SECONDS",
                    help="target segment length; cuts fall on keyframes (default: 50)")
@@ -139,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", type=Path, metavar="DIR",
                    help="where the private work dir is made (default: the system temp dir)")
     p.add_argument("--keep-workdir", action="store_true", help="keep the work files (for debugging)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check every host (connection, ffmpeg, the encoder, free space) and input, print "
+                        "the plan, change nothing; exit 1 if the run could not work")
     p.add_argument("--ssh-config", action="append", default=[], metavar="PATH",
                    help="an ssh config file to read as well as ~/.ssh/config")
     p.add_argument("--known-hosts", metavar="PATH", help="known_hosts file (default: ~/.ssh/known_hosts)")
@@ -185,13 +198,22 @@ def settings_from(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
     if ns.prefetch < 0 or ns.retries < 0:
         raise UsageError("--prefetch and --retries cannot be negative")
     slurm = _slurm_settings(ns)
-    src: Path = ns.file
+    ns.inputs = ns.outputs = None
+    if is_batch(ns.file):
+        ns.inputs = expand_inputs(ns.file)
+        ns.outputs = outputs_for(ns.inputs, ns.output)
+        src, out = ns.inputs[0], ns.outputs[0]
+    else:
+        src = Path(ns.file[0])
+        out = ns.output or default_output(src)
+    inventory = _inventory(ns)
     s = Settings(
         input=src,
-        output=ns.output or default_output(src),
+        output=out,
         ffmpeg_args=tuple(theirs),
         overwrite=ns.overwrite,
         hosts=tuple(ns.hostlist),
+        inventory=inventory,
         segment_length=ns.segment_length,
         local_workers=ns.local_workers,
         prefetch=ns.prefetch,
@@ -227,6 +249,15 @@ def _slurm_settings(ns: argparse.Namespace) -> SlurmSettings | None:
     return SlurmSettings(partition=ns.partition, cpus_per_task=ns.cpus_per_task, max_parallel=ns.max_parallel,
                          time_limit=ns.time_limit, sbatch_args=tuple(ns.sbatch_arg), setup=ns.slurm_setup,
                          requeue=ns.requeue, ffmpeg=ns.remote_ffmpeg)
+
+
+def _inventory(ns: argparse.Namespace) -> Inventory | None:
+    if ns.hosts is None:
+        return None
+    inventory = load_inventory(ns.hosts)
+    labels = tuple(parse_host(text, ns.ssh_user).label for text in ns.hostlist)
+    check_with_hostlist(inventory, labels)
+    return inventory
 
 
 def _lease_from_env() -> tuple[float, float] | None:
@@ -270,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # installed first, so asyncio.run leaves SIGINT to us (it would put Python's
             # KeyboardInterrupt back on its way out, in the middle of a clean stop)
             signal.signal(signal.SIGINT, _exit_now)
+            if ns.dry_run:
+                return _dry_run(settings, ns, status)
+            if ns.inputs is not None:
+                return _run_batch(settings, ns, events, status)
             result = asyncio.run(_interruptible(run(settings, events)))
         except YaffError as exc:
             return _fail(status, f"yaffmpegp: error: {exc}", exc.details() if debug else None, int(exc.exit_code))
@@ -290,6 +325,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not ns.quiet:
             status.say(f"yaffmpegp: wrote {result.output}")
         return int(ExitCode.OK)
+
+
+def _dry_run(settings: Settings, ns: argparse.Namespace, status: Status) -> int:
+    from .dryrun import dry_run
+    from .transport.factory import make_transports
+
+    jobs = list(zip(ns.inputs, ns.outputs)) if ns.inputs is not None else [(settings.input, settings.output)]
+    result = asyncio.run(_interruptible(dry_run(settings, jobs, make_transports, batch=ns.inputs is not None)))
+    for line in result.lines:
+        status.say(line)
+    return int(ExitCode.OK if result.ok else ExitCode.FAILED)
+
+
+def _run_batch(settings: Settings, ns: argparse.Namespace, events: Events, status: Status) -> int:
+    """Several inputs: each one's result in the summary (and the report), the exit code
+    says whether any failed."""
+    from .batch import exit_code, run_batch, summary_lines
+    from .job import run
+    from .report import BatchStats
+
+    stats = BatchStats()
+    events.listen(stats)
+    results = asyncio.run(_interruptible(run_batch(settings, ns.inputs, ns.outputs, events, run)))
+    status.close()
+    for line in summary_lines(results):
+        status.say(line)
+    if ns.report:
+        report = {"inputs": [{"input": str(r.input), "output": str(r.output), "result": r.result,
+                              "error": r.error, **stats.of(r.number)} for r in results]}
+        ns.report.write_text(json.dumps(report, indent=2) + "\n")
+    return exit_code(results)
 
 
 async def _interruptible(job: Coroutine[Any, Any, T]) -> T:

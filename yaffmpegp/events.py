@@ -2,6 +2,7 @@
 and the report only listen."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class Event:
     at: float = field(default_factory=time.time, kw_only=True)
+    #: which input of a batch the event belongs to (1-based); 0 for a run of one input
+    input: int = field(default=0, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,38 @@ class Checked(Event):
     checks: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Encoded(Event):
+    """Every segment is encoded and in the final mux: the hosts are free for other work."""
+
+    segments: int
+
+
+@dataclass(frozen=True)
+class InputStarted(Event):
+    """A batch starts on its `number`-th input of `total`. `seconds_before`: media seconds
+    of the inputs before it; `seconds_total`: of the whole batch (for the batch's ETA)."""
+
+    number: int
+    total: int
+    path: str
+    output: str
+    seconds: float = 0.0
+    seconds_before: float = 0.0
+    seconds_total: float = 0.0
+
+
+@dataclass(frozen=True)
+class InputFinished(Event):
+    """One input of a batch is over: `result` is done, skipped or failed."""
+
+    number: int
+    path: str
+    output: str
+    result: str
+    error: str = ""
+
+
 def event_name(event: Event) -> str:
     """snake_case name of an event's type: SegmentDone -> segment_done."""
     name = type(event).__name__
@@ -148,3 +183,18 @@ class Events:
     def emit(self, event: Event) -> None:
         for listener in self._listeners:
             listener(event)
+
+
+class InputEvents(Events):
+    """The events of one input of a batch: each is marked with the input's number and
+    goes to the batch's listeners."""
+
+    def __init__(self, parent: Events, number: int) -> None:
+        super().__init__()
+        self.parent = parent
+        self.number = number
+
+    def emit(self, event: Event) -> None:
+        event = dataclasses.replace(event, input=self.number)
+        super().emit(event)
+        self.parent.emit(event)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .children import die_with_parent
 from .errors import CheckError, JoinError
-from .events import Events, Joined
+from .events import Encoded, Events, Joined
 from .ffcmd import Mapping, concat_list, final_args
 from .probe import Stream, count_frames, first_error_line, probe_media
 from .segment import Segment
@@ -105,6 +105,7 @@ async def join(durations: Sequence[Fraction], ready: SegmentReady, work: Path, m
             except OSError as exc:
                 await proc.wait()
                 raise failed("the final mux stopped reading") from exc
+        events.emit(Encoded(len(pipes)))
         if await proc.wait() != 0:
             raise failed("the final mux failed")
     finally:

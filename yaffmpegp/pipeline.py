@@ -192,7 +192,8 @@ class HostPipeline:
                     self._ahead.release()
                     await self._attempt_failed(seg, exc)
                     continue
-                self.events.emit(Uploaded(self.t.label, seg.index, seg.size, time.monotonic() - started))
+                self.events.emit(Uploaded(self.t.label, seg.index, seg.size if self.t.transfers else 0,
+                                       time.monotonic() - started))
                 await self._to_encode.put(seg)
                 self._stage("send", "idle")  # uploaded; waits for the encoder to take it
         finally:

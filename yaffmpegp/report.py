@@ -109,9 +109,24 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+@dataclass
+class BatchStats:
+    """The stats of each input of a batch, from events marked with their input."""
+
+    inputs: dict[int, RunStats] = field(default_factory=dict)
+
+    def __call__(self, event: Event) -> None:
+        if event.input:
+            self.inputs.setdefault(event.input, RunStats())(event)
+
+    def of(self, number: int) -> dict[str, Any]:
+        stats = self.inputs.get(number)
+        return stats.summary() if stats is not None else {}
+
+
 class EventLog:
     """Writes every event as one JSON object per line: {"event": "segment_done", "at": ...}.
-    Ticks (display redraws) are left out."""
+    Ticks (display redraws) are left out; `input` (which input of a batch) only in batches."""
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
@@ -121,5 +136,7 @@ class EventLog:
             return
         record = {"event": event_name(event)}
         record.update({f.name: _jsonable(getattr(event, f.name)) for f in dataclasses.fields(event)})
+        if not event.input:
+            del record["input"]
         self._stream.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._stream.flush()

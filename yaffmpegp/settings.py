@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .inventory import Inventory
+
 
 @dataclass(frozen=True)
 class SSHSettings:
@@ -39,7 +41,8 @@ class Settings:
     output: Path
     ffmpeg_args: tuple[str, ...]
     overwrite: bool = False
-    hosts: tuple[str, ...] = ()  # empty: local workers only
+    hosts: tuple[str, ...] = ()  # empty (and no inventory): local workers only
+    inventory: Inventory | None = None  # --hosts FILE
     segment_length: float = 50.0
     local_workers: int | None = None  # None: one per core
     prefetch: int = 1

@@ -17,7 +17,8 @@ from typing import IO, TextIO
 
 from tqdm import tqdm
 
-from .events import (AttemptFailed, Checked, ClusterQueue, EncodeProgress, Event, HostDown, HostUp, Joined,
+from .events import (AttemptFailed, Checked, ClusterQueue, EncodeProgress, Event, HostDown, HostUp, InputFinished, InputStarted,
+                     Joined,
                      Message, Planned, SegmentDone, Stage, Transferred)
 from .rate import RateMeter
 
@@ -113,10 +114,19 @@ class Status:
         self._last_draw = 0.0
         self._last_line = 0.0  # the first plain progress line comes at once
         self._started = time.monotonic()
+        self._batch: InputStarted | None = None  # the input a batch is on
+        self._batch_started = 0.0
 
     # ----- events -------------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
         now = time.monotonic()
+        if isinstance(event, InputStarted):
+            return self._next_input(event, now)
+        if isinstance(event, InputFinished):
+            what = {"done": f"done: {event.output}", "skipped": f"skipped: {event.output} exists"}
+            return self._note(f"[{event.number}] {event.path}: {what.get(event.result, 'failed: ' + event.error)}")
+        if event.input and self._batch is not None and event.input != self._batch.number:
+            return self._earlier_input(event)
         if isinstance(event, Planned):
             self._total, self._segments = event.frames, event.segments
             self._note(f"{event.segments} segments, {event.frames} frames, on {len(event.hosts)} "
@@ -126,7 +136,8 @@ class Status:
                 # a terminal that reports no width (a fresh pty, some consoles) would get
                 # empty lines from tqdm's dynamic width: use a fixed one there
                 width = dict(dynamic_ncols=True) if columns else dict(ncols=FALLBACK_COLUMNS)
-                self._bar = tqdm(total=event.frames, unit="frame", file=self.stream, desc="encode", position=0,
+                desc = f"[{self._batch.number}/{self._batch.total}]" if self._batch else "encode"
+                self._bar = tqdm(total=event.frames, unit="frame", file=self.stream, desc=desc, position=0,
                                  mininterval=REDRAW, leave=True, **width)
                 self._width = max([len(h) for h in event.hosts] + [4])
                 for i, name in enumerate(event.hosts):
@@ -200,6 +211,40 @@ class Status:
                 self._note(f"checked: {line}")
         self._refresh(now)
 
+    def _next_input(self, event: InputStarted, now: float) -> None:
+        """A batch moves on: the display starts afresh for the next input."""
+        self.close()
+        if self._batch is None:
+            self._batch_started = now
+        self._batch = event
+        self._hosts.clear()
+        self._seg_frames.clear()
+        self._started_segments.clear()
+        self._done_frames = self._total = self._segments = self._done = 0
+        self._first_encode = None
+        self._last_line = 0.0
+        self._started = now
+        self._note(f"[{event.number}/{event.total}] {event.path} -> {event.output}")
+
+    def _earlier_input(self, event: Event) -> None:
+        """A previous input of the batch is being joined and checked while the hosts work on
+        the next: its news as lines, the display stays with the current input."""
+        if isinstance(event, Message) and event.level != "debug":
+            self._note(f"[{event.input}] {event.text}")
+        elif isinstance(event, Checked):
+            for line in event.checks:
+                self._debug(f"[{event.input}] checked: {line}")
+
+    def _batch_eta(self, now: float) -> str:
+        b = self._batch
+        if b is None or b.total < 2 or not b.seconds_total:
+            return ""
+        fraction = self._frames() / self._total if self._total else 0.0
+        done = b.seconds_before + fraction * b.seconds
+        if done <= 0:
+            return ""
+        return f", batch ETA {_clock((b.seconds_total - done) * (now - self._batch_started) / done)}"
+
     # ----- drawing ------------------------------------------------------------------------
     def _frames(self) -> int:
         return min(self._done_frames + sum(self._seg_frames.values()), self._total)
@@ -221,7 +266,8 @@ class Status:
             queue = max(0, self._segments - len(self._started_segments))
             self._bar.n = self._frames()
             self._bar.set_postfix_str(f"segments {self._done}/{self._segments} queue {queue} "
-                                      f"avg {avg:.0f} fps now {current:.0f} fps", refresh=False)
+                                      f"avg {avg:.0f} fps now {current:.0f} fps{self._batch_eta(now)}",
+                                      refresh=False)
             self._bar.refresh()
             for name, line in self._lines.items():
                 line.set_description_str(host_line(name, self._hosts.get(name, _Host()), now, self._width),
@@ -238,8 +284,10 @@ class Status:
         avg, current = self._fps(now)
         eta = f", ETA {_clock((self._total - frames) / avg)}" if avg > 0 else ""
         eta += "".join(f", {name}: {h.queue}" for name, h in self._hosts.items() if h.queue)
-        return (f"progress: {frames}/{self._total} frames ({pct:.0f}%), segments {self._done}/{self._segments}, "
-                f"{avg:.0f} fps avg, {current:.0f} fps now, {_clock(now - self._started)} elapsed{eta}")
+        which = f"[{self._batch.number}/{self._batch.total}] " if self._batch else ""
+        return (f"progress: {which}{frames}/{self._total} frames ({pct:.0f}%), segments {self._done}/{self._segments}, "
+                f"{avg:.0f} fps avg, {current:.0f} fps now, {_clock(now - self._started)} elapsed{eta}"
+                f"{self._batch_eta(now)}")
 
     def _note(self, text: str) -> None:
         self.to_log(text)

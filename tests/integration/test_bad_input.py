@@ -68,8 +68,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["private.mp4"]
 
 
-def test_directory_instead_of_file(yaff, tmp_path: Path) -> None:
-    _one_error_line(yaff("--file", tmp_path, *X264), "not a regular file")
+def test_directory_without_videos(yaff, tmp_path: Path) -> None:
+    # a directory is a batch of its video files; one with none is a mistake
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    (shelf / "notes.txt").write_text("tapes 1-3\n")
+    _one_error_line(yaff("--file", shelf, *X264), "no video file in this directory")
 
 
 def test_empty_file(yaff, tmp_path: Path) -> None:

@@ -2,6 +2,6 @@
 
 Both implement `Transport`, so the per-host pipeline is written once.
 """
-from .base import FFmpegRun, HostRequirements, Transport
+from .base import FFmpegRun, HostInfo, HostRequirements, Transport
 
-__all__ = ["FFmpegRun", "HostRequirements", "Transport"]
+__all__ = ["FFmpegRun", "HostInfo", "HostRequirements", "Transport"]

@@ -26,6 +26,26 @@ class FFmpegRun:
     stderr: str = field(repr=False)
 
 
+@dataclass(frozen=True)
+class HostInfo:
+    """What a dry run tells of an open host."""
+
+    ffmpeg_version: str | None = None  # the first line of `ffmpeg -version`
+    free_bytes: int | None = None  # free space where the host's work dir is
+
+
+def parse_description(text: str) -> HostInfo:
+    """HostInfo from `ffmpeg -version | head -n 1; df -Pk DIR | tail -n 1` output."""
+    version = free = None
+    for line in text.splitlines():
+        if line.startswith("ffmpeg version "):
+            version = line.split(" Copyright", 1)[0].strip()
+        fields = line.split()
+        if len(fields) >= 6 and fields[3].isdigit():  # Filesystem 1024-blocks Used Available ...
+            free = int(fields[3]) * 1024
+    return HostInfo(version, free)
+
+
 _ENCODER_LINE = re.compile(r"^\s*[VASDT.][F.][S.][X.][B.][D.]\s+(\S+)", re.MULTILINE)
 
 
@@ -45,6 +65,8 @@ class Transport(abc.ABC):
     label: str
     #: how many encodes this host runs at once
     slots: int = 1
+    #: whether put/get move bytes (False: the host sees the files on shared storage)
+    transfers: bool = True
 
     @abc.abstractmethod
     async def open(self, requirements: HostRequirements) -> None:
@@ -78,6 +100,12 @@ class Transport(abc.ABC):
 
     #: the host's private work dir once open, where it can outlive a killed coordinator
     workdir: str | None = None
+    #: remove what runs that are gone left on the host when it opens (not in a dry run)
+    tidy: bool = True
+
+    async def describe(self) -> HostInfo:
+        """Once open: the ffmpeg version and the free space of the work dir."""
+        return HostInfo()
 
     async def remove_stale(self, workdirs: Sequence[str]) -> None:
         """Remove work dirs an earlier run of the same job left on this host."""

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..children import die_with_parent
 from ..errors import HostError, TransferError
-from .base import ByteCallback, FFmpegRun, HostRequirements, LineCallback, Transport, parse_encoders
+from .base import (ByteCallback, FFmpegRun, HostInfo, HostRequirements, LineCallback, Transport, parse_description,
+                   parse_encoders)
 
 KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
 
@@ -63,6 +64,14 @@ class LocalTransport(Transport):
             if missing:
                 raise HostError(f"ffmpeg has no encoder {', '.join(sorted(missing))}", host=self.label)
         self._dir = Path(tempfile.mkdtemp(prefix=f"{self.label}-", dir=self._parent))
+
+    async def describe(self) -> HostInfo:
+        assert self._dir is not None, "open() first"
+        proc = await asyncio.create_subprocess_exec(self._ffmpeg, "-version", stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.DEVNULL)
+        out, _ = await proc.communicate()
+        version = parse_description(out.decode("utf-8", "replace").split("\n", 1)[0]).ffmpeg_version
+        return HostInfo(version, shutil.disk_usage(self._dir).free)
 
     def path(self, name: str) -> str:
         assert self._dir is not None, "open() first"

@@ -18,7 +18,6 @@ import contextlib
 import os
 import posixpath
 import shlex
-import socket
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -26,10 +25,11 @@ from typing import TypeVar
 
 import asyncssh
 
-from ..errors import HostError, HostKeyError, TransferError
+from ..errors import HostError, TransferError
 from ..hosts import HostSpec
-from .base import ByteCallback, FFmpegRun, HostRequirements, LineCallback, Transport, parse_encoders
-from .hostkeys import HostKeyPolicy, append_known_host, read_known_hosts
+from .base import (ByteCallback, FFmpegRun, HostInfo, HostRequirements, LineCallback, Transport, parse_description,
+                   parse_encoders)
+from .connect import ConnectOptions, connect, os_reason
 from .lease import LEASE, LeaseTimes, stale_dirs, write_lease
 from .remote import KILL_GRACE, kill_script, make_workdir, pump_output, read_pid, tied_run
 from .transfer import DIGEST_TOOL, local_digest, progress_handler, verify
@@ -37,10 +37,6 @@ from .transfer import DIGEST_TOOL, local_digest, progress_handler, verify
 T = TypeVar("T")
 U = TypeVar("U")
 
-# AES-GCM first: on CPU-bound links (loopback, fast LANs) it beat chacha20-poly1305 here.
-PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
-KEEPALIVE_INTERVAL = 30  # seconds; notices a silently dead peer unless ssh config says otherwise
-KEEPALIVE_COUNT_MAX = 3
 CHECK_TIMEOUT = 60.0  # seconds for the checks and mkdir in open()
 CLOSE_TIMEOUT = 10.0  # close() gives up after this long
 SWEEP_TIMEOUT = 20.0  # seconds for removing what runs that are gone left on a host
@@ -51,7 +47,6 @@ MAX_SESSIONS = 10
 # channel closed: a new channel opened right then is refused. Retry for this long.
 CHANNEL_OPEN_PATIENCE = 5.0  # seconds
 STDERR_LINES = 400  # how much of ffmpeg's stderr a run keeps
-DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
 
 
 class SSHTransport(Transport):
@@ -82,13 +77,9 @@ class SSHTransport(Transport):
         self.spec = spec
         self.label = spec.label
         self.slots = slots
-        self._known_hosts = known_hosts
-        self._accept_new = accept_new_hostkeys
-        self._client_keys = client_keys
-        self._config = config
+        self._options = ConnectOptions(known_hosts, accept_new_hostkeys, client_keys, config, connect_timeout)
         self._workdir_root = remote_workdir
         self._ffmpeg = remote_ffmpeg
-        self._connect_timeout = connect_timeout
         self._lease = lease
         self._renewer: asyncio.Task[None] | None = None  # started by open(), ended by close()
         self._conn: asyncssh.SSHClientConnection | None = None
@@ -111,7 +102,8 @@ class SSHTransport(Transport):
     # ----- open ----------------------------------------------------------------------------
 
     async def open(self, requirements: HostRequirements) -> None:
-        self._conn = await self._connect()
+        self._conn = await connect(self.spec, self._options, self.label)
+        self.cipher = self._conn.get_extra_info("send_cipher")
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
                 if self._orphans:  # left by a connection that was lost: the host is back
@@ -122,7 +114,8 @@ class SSHTransport(Transport):
                 if missing:
                     raise HostError(f"ffmpeg has no encoder {', '.join(missing)}", host=self.label)
                 self._dir = await self._make_workdir()
-                await self._remove_dirs_of_gone_runs(self._dir)
+                if self.tidy:
+                    await self._remove_dirs_of_gone_runs(self._dir)
             self._renewer = asyncio.create_task(self._renew_lease(self._dir))
         except TimeoutError:
             await self.close()
@@ -130,69 +123,6 @@ class SSHTransport(Transport):
         except BaseException:
             await self.close()
             raise
-
-    async def _connect(self) -> asyncssh.SSHClientConnection:
-        spec = self.spec
-        kwargs: dict[str, object] = {
-            "host": spec.host,
-            "port": spec.port if spec.port is not None else (),
-            "username": spec.user if spec.user is not None else (),
-            "config": self._config if self._config is not None else (),
-            "connect_timeout": self._connect_timeout,
-        }
-        if self._client_keys is not None:
-            kwargs["client_keys"] = self._client_keys
-        try:
-            options = await asyncssh.SSHClientConnectionOptions.construct(**kwargs)
-            known_files = self._known_hosts_files(options)
-            trusted = read_known_hosts(known_files)
-        except (OSError, ValueError, asyncssh.Error) as exc:
-            raise HostError(f"bad ssh settings: {exc}", host=self.label) from exc
-
-        policy = HostKeyPolicy(trusted, accept_new=self._accept_new)
-        extra: dict[str, object] = {}
-        if options.config.get("Ciphers") is None:  # the user's ssh config wins
-            extra["encryption_algs"] = _preferred_ciphers()
-        if options.config.get("ServerAliveInterval") is None:
-            extra.update(keepalive_interval=KEEPALIVE_INTERVAL, keepalive_count_max=KEEPALIVE_COUNT_MAX)
-        try:
-            async with asyncio.timeout(self._connect_timeout + 5):
-                conn = await asyncssh.connect(
-                    spec.host, kwargs["port"], options=options, config=None, known_hosts=trusted,
-                    client_factory=lambda: policy, **extra,
-                )
-        except asyncssh.HostKeyNotVerifiable as exc:
-            raise HostKeyError(policy.refusal(known_files), host=self.label) from exc
-        except asyncssh.PermissionDenied as exc:
-            raise HostError(f"authentication failed: {exc.reason}", host=self.label) from exc
-        except asyncssh.DisconnectError as exc:
-            raise HostError(f"cannot connect: {exc.reason}", host=self.label) from exc
-        except TimeoutError as exc:
-            raise HostError(f"cannot connect: timed out after {self._connect_timeout:g} s",
-                            host=self.label) from exc
-        except OSError as exc:
-            raise HostError(f"cannot connect: {_os_reason(exc)}", host=self.label) from exc
-        except (asyncssh.Error, ValueError) as exc:
-            raise HostError(f"cannot connect: {exc}", host=self.label) from exc
-
-        if policy.accepted is not None:
-            try:
-                append_known_host(known_files[0], *policy.accepted)
-            except OSError as exc:
-                conn.close()
-                raise HostKeyError(f"cannot record the new host key in {known_files[0]}: {exc}",
-                                   host=self.label) from exc
-        self.cipher = conn.get_extra_info("send_cipher")
-        return conn
-
-    def _known_hosts_files(self, options: asyncssh.SSHClientConnectionOptions) -> list[str]:
-        """The known_hosts files in force; new keys are appended to the first, as OpenSSH does."""
-        if self._known_hosts is not None:
-            files = [self._known_hosts]
-        else:
-            from_config = options.known_hosts  # (): not set; list: UserKnownHostsFile...; None: "none"
-            files = [str(f) for f in from_config] if from_config else [DEFAULT_KNOWN_HOSTS]
-        return [os.path.expanduser(f) for f in files]
 
     async def _check_ffmpeg(self) -> set[str]:
         result = await self._exec(f"{shlex.quote(self._ffmpeg)} -hide_banner -encoders </dev/null")
@@ -203,6 +133,12 @@ class SSHTransport(Transport):
             raise HostError(f"ffmpeg does not run ({self._ffmpeg})", host=self.label,
                             returncode=result.returncode, stderr=str(result.stderr))
         return parse_encoders(str(result.stdout))
+
+    async def describe(self) -> HostInfo:
+        assert self._dir is not None, "open() first"
+        result = await self._exec(f"{shlex.quote(self._ffmpeg)} -version </dev/null | head -n 1; "
+                                  f"df -Pk {shlex.quote(self._dir)} | tail -n 1")
+        return parse_description(str(result.stdout))
 
     async def _check_tool(self, tool: str) -> None:
         result = await self._exec(f"command -v {shlex.quote(tool)}")
@@ -486,19 +422,5 @@ async def _both(a: Awaitable[T], b: Awaitable[U]) -> tuple[T, U]:
 def _reason(exc: BaseException) -> str:
     """A short reason: asyncssh errors carry `reason`, OS errors an errno."""
     if isinstance(exc, OSError):
-        return _os_reason(exc)
+        return os_reason(exc)
     return str(getattr(exc, "reason", None) or exc)
-
-
-def _os_reason(exc: OSError) -> str:
-    if isinstance(exc, socket.gaierror):
-        return str(exc.strerror)  # "Name or service not known"
-    if exc.errno and exc.errno > 0:
-        return os.strerror(exc.errno)  # "Connection refused", not "Connect call failed (...)"
-    return str(exc)
-
-
-def _preferred_ciphers() -> list[str]:
-    defaults = [alg.decode() for alg in asyncssh.encryption.get_default_encryption_algs()]
-    return [c for c in PREFERRED_CIPHERS if c in defaults] + [
-        c for c in defaults if c not in PREFERRED_CIPHERS]
