@@ -142,3 +142,19 @@ def test_a_work_dir_the_tasks_cannot_see_is_one_line(slurm: Cluster, sources, ya
     assert line.startswith("yaffmpegp: error: the Slurm tasks cannot write into the work dir ")
     assert "Traceback" not in r.stderr
     assert list(yaff.work.iterdir()) == []
+
+
+def test_a_dry_run_checks_the_cluster_and_submits_nothing(slurm: Cluster, sources, yaff,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLURM_CONF", slurm.env["SLURM_CONF"])
+    before = slurm.run("squeue", "-h", "-t", "all", "-o", "%i").stdout.split()
+    for partition, code in ((slurm.partition, 0), ("nosuch", 1)):
+        r = yaff("--dry-run", "--backend", "slurm", "--partition", partition, "--file", sources["vhs"], "-o",
+                 yaff.work.parent / "o.mkv", "--segment-length", "2", "-c:v", "ffv1")
+        assert r.returncode == code, r.stderr
+        if code:
+            assert "PROBLEM: Slurm partition 'nosuch' does not exist" in r.stderr
+        else:
+            assert f"slurm: partition {slurm.partition}: ok" in r.stderr
+    assert slurm.run("squeue", "-h", "-t", "all", "-o", "%i").stdout.split() == before
+    assert list(yaff.work.iterdir()) == []

@@ -138,3 +138,23 @@ async def check_cluster(s: SlurmSettings) -> None:
     if "not found" in err.lower() or "invalid partition" in err.lower():
         raise UsageError(f"Slurm partition {s.partition!r} does not exist (partitions: {known})")
     raise ToolError(f"scontrol cannot show partition {s.partition!r}: {err or 'no message'}")
+
+
+async def dry_check(s: SlurmSettings, segments: int) -> tuple[list[str], list[str]]:
+    """For --dry-run: (lines, problems) about the cluster, submitting nothing. The nodes'
+    ffmpeg is not checked here (that takes a job): the first task checks it."""
+    try:
+        await check_cluster(s)
+    except (ToolError, UsageError) as exc:
+        return [], [str(exc)]
+    code, out, _ = await slurm_cmd(["scontrol", "show", "config"])
+    limit = next((int(line.split("=", 1)[1]) for line in out.splitlines()
+                  if line.split("=", 1)[0].strip() == "MaxArraySize" and line.split("=", 1)[1].strip().isdigit()),
+                  None) if code == 0 else None
+    lines = [f"slurm: partition {s.partition or '(the default)'}: ok; one job array per input"
+             + (f", at most {s.max_parallel} task(s) at once" if s.max_parallel else "")
+             + "; ffmpeg on the nodes is checked by the first task"]
+    if limit is not None and segments >= limit:
+        return lines, [f"an input has {segments} segments, more than the cluster's MaxArraySize ({limit}) allows: "
+                       "give a longer --segment-length"]
+    return lines, []
