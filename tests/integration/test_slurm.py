@@ -108,6 +108,7 @@ def test_sigint_cancels_the_array_and_cleans_up(slurm: Cluster, tmp_path: Path) 
     assert "interrupted" in err and "Traceback" not in err
     assert slurm.jobs() == [], "tasks were left in the queue"
     assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial output
     kept = list(work.iterdir())
     if kept:  # only the resume state: the journal and the segments it lists
         (job,) = kept

@@ -3,15 +3,19 @@ real with bash and ffmpeg, no cluster needed)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from yaffmpegp.errors import ToolError
+from yaffmpegp.events import ClusterQueue, EncodeProgress, Planned, Stage
 from yaffmpegp.settings import SlurmSettings
 from yaffmpegp.slurm import script as sc
+from yaffmpegp.ui import Status, host_line
 from yaffmpegp.slurm.commands import (array_spec, check_cluster, parse_job_id, parse_squeue, queued_argv, sbatch_argv,
                                       scancel_argv, squeue_argv)
 
@@ -125,3 +129,18 @@ def test_cancel_and_wait_by_the_job_name() -> None:
     assert scancel_argv("yaffmpegp-abc") == ["scancel", "--name=yaffmpegp-abc", f"--user={uid}"]
     assert queued_argv("yaffmpegp-abc") == ["squeue", "--noheader", "--name=yaffmpegp-abc", f"--user={uid}",
                                             "--format=%i"]
+
+
+def test_status_shows_each_task_and_the_queue() -> None:
+    """The events a Slurm run emits, through the real status display (plain lines)."""
+    out = io.StringIO()
+    status = Status(out, tty=False, interval=0.0)
+    for e in [Planned(3, 300, ("slurm",)), Stage("slurm", "encode0", "encoding", 0),
+              Stage("slurm", "encode1", "encoding", 1), EncodeProgress("slurm", 0, 40, 0.0),
+              ClusterQueue("slurm", 1, 2)]:
+        status(e)
+    h = status._hosts["slurm"]
+    assert host_line("slurm", h, now=time.monotonic(), width=5).startswith("slurm SEND idle → ENC seg 0 ")
+    assert "seg 1 " in host_line("slurm", h, now=time.monotonic()) and "| pending 1 running 2 |" in \
+        host_line("slurm", h, now=time.monotonic())
+    assert "slurm: pending 1 running 2" in status.progress_line(time.monotonic())
