@@ -35,7 +35,8 @@ from .commands import TaskState, check_cluster, parse_job_id, parse_squeue, queu
     scancel_argv, slurm_cmd, squeue_argv
 
 T = TypeVar("T")
-POLL = 1.0  # seconds between looks at squeue and the tasks' files
+POLL = 0.5  # seconds between looks at the files the tasks write (done markers, progress)
+SQUEUE_EVERY = 2.0  # seconds between squeue calls (each one is an RPC to slurmctld)
 GRACE = 5.0  # seconds an ended task may lack its done marker (a shared filesystem's caches)
 CANCEL_WAIT = 30.0  # seconds to wait for cancelled tasks to be gone
 
@@ -180,13 +181,18 @@ class _Follow:
 
     async def run(self, todo: list[Segment]) -> None:
         await self._submit(todo)
+        asked = 0.0
+        known: dict[tuple[str, int], TaskState] = {}  # squeue's last answer
         while self.live:
             await asyncio.sleep(POLL)
-            states = await self.o.states()
+            states = None
+            if time.monotonic() - asked >= SQUEUE_EVERY:
+                asked = time.monotonic()
+                states = await self.o.states()
+                known = states if states is not None else known
             again: list[Segment] = []
             for index, task in list(self.live.items()):
-                state = None if states is None else states.get((task.job, index))
-                error = await self._look(task, state, states is not None)
+                error = await self._look(task, known.get((task.job, index)), fresh=states is not None)
                 if error is None:
                     continue
                 del self.live[index]
@@ -214,21 +220,21 @@ class _Follow:
             self.attempts[seg.index] += 1
             self.live[seg.index] = _Task(seg, job)
 
-    async def _look(self, task: _Task, state: TaskState | None, known: bool) -> YaffError | object | None:
-        """None: the task goes on; _DONE: its segment is done; else why the attempt failed."""
-        seg = task.seg
+    async def _look(self, task: _Task, state: TaskState | None, fresh: bool) -> YaffError | object | None:
+        """None: the task goes on; _DONE: its segment is done; else why the attempt failed.
+        `state`: squeue's last word on it, just asked (`fresh`) or from an earlier look."""
         marker = self._marker(task)
         if marker is not None:
             self._progress(task)
             return await self._finished(task, marker)
-        if not known:
-            return None  # squeue did not answer: judge next time
+        if state is not None and state.state == "RUNNING":
+            self._running(task)
+            self._progress(task)
+        if not fresh:
+            return None  # squeue is asked less often than the files are read: judge then
         if state is not None and state.active:
             task.ended = None
-            if state.state == "RUNNING":
-                self._running(task)
-                self._progress(task)
-            elif task.slot is not None:  # requeued (its node was lost): waits again
+            if state.state != "RUNNING" and task.slot is not None:  # requeued (its node was lost): waits again
                 self._release(task)
             return None
         now = time.monotonic()
