@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from yaffmpegp.errors import ToolError
+from yaffmpegp.cli import settings_from
+from yaffmpegp.errors import ToolError, UsageError
 from yaffmpegp.events import ClusterQueue, EncodeProgress, Planned, Stage
 from yaffmpegp.settings import SlurmSettings
 from yaffmpegp.slurm import script as sc
@@ -144,3 +145,22 @@ def test_status_shows_each_task_and_the_queue() -> None:
     assert "seg 1 " in host_line("slurm", h, now=time.monotonic()) and "| pending 1 running 2 |" in \
         host_line("slurm", h, now=time.monotonic())
     assert "slurm: pending 1 running 2" in status.progress_line(time.monotonic())
+
+
+def test_command_line(tmp_path: Path) -> None:
+    src = tmp_path / "in.mkv"
+    src.write_bytes(b"x")
+    base = ["--file", str(src), "-c:v", "libx264"]
+    s, _ = settings_from(["--backend", "slurm", "--workdir", str(tmp_path), "--partition", "p", "--sbatch-arg",
+                          "--mem=4G", "--sbatch-arg=--account=a", "--slurm-setup", "module load ffmpeg",
+                          "--max-parallel", "3", "--remote-ffmpeg", "/opt/ff", *base])
+    assert s.slurm == SlurmSettings(partition="p", max_parallel=3, sbatch_args=("--mem=4G", "--account=a"),
+                                    setup="module load ffmpeg", ffmpeg="/opt/ff")
+    assert s.ffmpeg_args == ("-c:v", "libx264")
+    assert settings_from(base)[0].slurm is None
+    for argv, message in [(["--backend", "slurm", *base], "needs --workdir"),
+                          (["--partition", "p", *base], "--partition is for --backend slurm"),
+                          (["--backend", "slurm", "--workdir", "w", "--hostlist", "h", *base], "do not go together"),
+                          (["--backend", "slurm", "--workdir", "w", "--max-parallel", "0", *base], "at least 1")]:
+        with pytest.raises(UsageError, match=message):
+            settings_from(argv)
