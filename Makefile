@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: demo test test-fast deps-run deps-test venv fleet fleet-down bench clean
+.PHONY: demo test test-fast deps-run deps-test venv fleet fleet-down slurm slurm-down bench clean
 
 # Debian packages, installed only when missing: ffmpeg for running, sshd for the test fleet.
 deps-run:
@@ -20,6 +20,11 @@ deps-run:
 
 deps-test: deps-run
 	@[ -x /usr/sbin/sshd ] || { echo "installing: openssh-server"; $(APT) update -q && $(APT) install -y -q openssh-server; }
+	@missing=""; \
+	for p in slurmctld:/usr/sbin/slurmctld slurmd:/usr/sbin/slurmd slurm-client:/usr/bin/sbatch munge:/usr/sbin/munged; do \
+		[ -x "$${p#*:}" ] || missing="$$missing $${p%%:*}"; \
+	done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(APT) update -q && $(APT) install -y -q $$missing; fi
 
 $(BIN)/yaffmpegp: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("yaffmpegp needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -53,6 +58,14 @@ fleet: deps-test venv
 
 fleet-down: venv
 	$(BIN)/python -m tests.fleet down $(FLEET_DIR)
+
+# A local single-node Slurm cluster (munged, slurmctld, slurmd) to try --backend slurm; needs root.
+SLURM_DIR ?= /tmp/yaffmpegp-slurm
+slurm: deps-test venv
+	$(BIN)/python -m tests.slurm_cluster up $(SLURM_DIR)
+
+slurm-down: venv
+	$(BIN)/python -m tests.slurm_cluster down $(SLURM_DIR)
 
 clean:
 	rm -rf $(VENV) demo bench/out *.egg-info

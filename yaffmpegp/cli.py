@@ -25,7 +25,7 @@ from .ffopts import TOOL_FLAGS
 from .batch import expand_inputs, is_batch, outputs_for
 from .hosts import parse_host
 from .inventory import Inventory, check_with_hostlist, load_inventory
-from .settings import SSHSettings, Settings, default_output
+from .settings import SSHSettings, Settings, SlurmSettings, default_output
 
 EXAMPLES = """\
 examples:
@@ -57,6 +57,8 @@ OURS: dict[str, int | str] = {
     "-h": 0, "--help": 0, "--quiet": 0, "-v": 0, "--verbose": 0, "--log-file": 1, "--events": 1,
     "--report": 1, "--dry-run": 0, "--ssh-config": 1, "--known-hosts": 1,
     "--accept-new-hostkeys": 0, "--identity": 1, "--remote-workdir": 1, "--remote-ffmpeg": 1,
+    "--backend": 1, "--partition": 1, "--cpus-per-task": 1, "--max-parallel": 1, "--time-limit": 1,
+    "--sbatch-arg": 1, "--slurm-setup": 1, "--requeue": 0,
 }
 
 
@@ -82,6 +84,9 @@ def separate(argv: Sequence[str]) -> tuple[list[str], list[str]]:
                 while i < len(argv) and not argv[i].startswith("-"):
                     ours.append(argv[i])
                     i += 1
+            elif arity == 1 and tok.startswith("--") and i < len(argv) and argv[i].startswith("-"):
+                ours[-1] = f"{tok}={argv[i]}"  # so a value that starts with '-' stays a value
+                i += 1
             else:
                 ours.extend(argv[i:i + int(arity)])
                 i += int(arity)
@@ -155,6 +160,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--identity", action="append", default=[], metavar="PATH", help="a private key to log in with")
     p.add_argument("--remote-workdir", metavar="DIR", help="parent of the private work dir on hosts (default: /tmp)")
     p.add_argument("--remote-ffmpeg", default="ffmpeg", metavar="PATH", help="ffmpeg on the hosts (default: ffmpeg)")
+    p.add_argument("--backend", choices=("fleet", "slurm"), default="fleet",
+                   help="fleet: local workers and --hostlist hosts (the default); slurm: one job array "
+                        "per input on a Slurm cluster sharing --workdir")
+    p.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
+    p.add_argument("--cpus-per-task", type=int, metavar="N", help="Slurm CPUs per task, and ffmpeg's threads")
+    p.add_argument("--max-parallel", type=int, metavar="M", help="Slurm tasks running at once (the array's %%M)")
+    p.add_argument("--time-limit", metavar="TIME", help="Slurm time limit per task (sbatch --time, e.g. 30:00)")
+    p.add_argument("--sbatch-arg", action="append", default=[], metavar="ARG",
+                   help="an sbatch option passed through as given, e.g. --sbatch-arg=--mem=4G (repeatable)")
+    p.add_argument("--slurm-setup", metavar="LINE",
+                   help="a shell line each Slurm task runs before ffmpeg, e.g. 'module load ffmpeg'")
+    p.add_argument("--requeue", action="store_true", help="let Slurm requeue a task whose node was lost")
     p.add_argument("--quiet", action="store_true", help="print only warnings and errors")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="more detail: ffmpeg's last stderr lines for failed attempts, host events "
@@ -180,6 +197,7 @@ def settings_from(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
         raise UsageError("--context cannot be negative")
     if ns.prefetch < 0 or ns.retries < 0:
         raise UsageError("--prefetch and --retries cannot be negative")
+    slurm = _slurm_settings(ns)
     ns.inputs = ns.outputs = None
     if is_batch(ns.file):
         ns.inputs = expand_inputs(ns.file)
@@ -209,8 +227,28 @@ def settings_from(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
                         accept_new_hostkeys=ns.accept_new_hostkeys, identity=tuple(ns.identity),
                         remote_workdir=ns.remote_workdir, remote_ffmpeg=ns.remote_ffmpeg,
                         lease=_lease_from_env()),
+        slurm=slurm,
     )
     return s, ns
+
+
+def _slurm_settings(ns: argparse.Namespace) -> SlurmSettings | None:
+    given = [f"--{n.replace('_', '-')}" for n in ("partition", "cpus_per_task", "max_parallel", "time_limit",
+                                                 "slurm_setup", "requeue", "sbatch_arg") if getattr(ns, n)]
+    if ns.backend != "slurm":
+        if given:
+            raise UsageError(f"{given[0]} is for --backend slurm")
+        return None
+    if ns.workdir is None:
+        raise UsageError("--backend slurm needs --workdir: a directory on a filesystem the Slurm nodes share")
+    if ns.hostlist:
+        raise UsageError("--hostlist and --backend slurm do not go together: Slurm chooses the nodes")
+    for name in ("cpus_per_task", "max_parallel"):
+        if getattr(ns, name) is not None and getattr(ns, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    return SlurmSettings(partition=ns.partition, cpus_per_task=ns.cpus_per_task, max_parallel=ns.max_parallel,
+                         time_limit=ns.time_limit, sbatch_args=tuple(ns.sbatch_arg), setup=ns.slurm_setup,
+                         requeue=ns.requeue, ffmpeg=ns.remote_ffmpeg)
 
 
 def _inventory(ns: argparse.Namespace) -> Inventory | None:
@@ -369,7 +407,10 @@ def _kill_children() -> None:
             with open(f"/proc/{entry}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
             if int(fields[1]) == me:  # ppid
-                os.killpg(int(fields[2]), signal.SIGKILL)  # its process group
+                if int(fields[2]) == os.getpgrp():  # in our own group (the split, ffprobe, sbatch):
+                    os.kill(int(entry), signal.SIGKILL)  # killpg would take our parent shell too
+                else:
+                    os.killpg(int(fields[2]), signal.SIGKILL)  # its process group
         except (OSError, ValueError, IndexError):
             continue
 

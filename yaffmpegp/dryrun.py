@@ -71,7 +71,7 @@ async def dry_run(s: Settings, jobs: Sequence[tuple[Path, Path]], make_transport
         hosts_dir = Path(tmp) / "hosts"
         hosts_dir.mkdir()
         transports = make_transports(s, hosts_dir)
-        slots = sum(t.slots for t in transports)
+        slots = (s.slurm.max_parallel or 0) if s.slurm is not None else sum(t.slots for t in transports)
         plans: list[InputPlan] = []
         for n, (src, dst) in enumerate(jobs, 1):
             out.lines.append(f"input {n}/{len(jobs)}: {src} -> {dst}")
@@ -88,8 +88,19 @@ async def dry_run(s: Settings, jobs: Sequence[tuple[Path, Path]], make_transport
                 out.problem(str(exc))
         encoders = sorted({p.pre.encoder for p in plans if p.pre.encoder})
         largest = max((p.largest_bytes for p in plans), default=0)
+        if s.slurm is not None:  # the cluster instead of hosts
+            from .slurm.commands import dry_check
+            lines, problems = await dry_check(s.slurm, max((p.plan.segments for p in plans), default=0))
+            out.lines += lines
+            for text in problems:
+                out.problem(text)
+            return _done(out)
         await _check_hosts(transports, HostRequirements(tuple(encoders)), largest, out,
                            {hosts_dir: base})
+    return _done(out)
+
+
+def _done(out: DryRun) -> DryRun:
     out.lines.append("dry run: nothing was changed; " + (
         "the run can start" if out.ok else f"{len(out.problems)} problem(s) found"))
     return out

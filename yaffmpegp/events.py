@@ -129,6 +129,15 @@ class HostUp(Event):
 
 
 @dataclass(frozen=True)
+class ClusterQueue(Event):
+    """What a cluster's scheduler (squeue) says of the run's tasks: waiting and running."""
+
+    host: str
+    pending: int
+    running: int
+
+
+@dataclass(frozen=True)
 class Message(Event):
     """A line for the user (warnings, notes)."""
 

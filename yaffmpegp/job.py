@@ -24,6 +24,7 @@ from .joblock import LOCK, JobLock, lock_job_dir, remove_job_dir
 from .journal import ENCODED, JOURNAL, RESUMED, Journal, JournalWriter, job_key
 from .pipeline import HostPipeline, PipelineSettings
 from .context import context_frames
+from .dispatch import Dispatch, Dispatcher
 from .plan import Plan, add_context, plan_at, plan_cuts
 from .trim import Kept, Span, kept_frames
 from .preflight import Preflight, run_preflight
@@ -174,9 +175,9 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
     journal = Journal.load(workdir)
     names: dict[int, str] = {}
     events.listen(JournalWriter(journal, results, names))
-    transports = (make_transports or default_transports)(s, hosts_dir)
+    dispatcher = _dispatcher(s, workdir, hosts_dir, make_transports)
     work = WorkQueue((), s.retries, closed=False)
-    slots = sum(t.slots for t in transports)
+    slots = dispatcher.slots
     segments: list[Segment] = []
     loop = asyncio.get_running_loop()
     ticker = asyncio.create_task(_tick(events))  # stopped in `finally`, whatever happens
@@ -198,7 +199,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         feeder = tg.create_task(_feed(s, media, routed, pre.video_in, workdir / "split-again", prefl,
                                                       planned, work, segments, resume, slots))
                     requirements = HostRequirements((pre.encoder,))
-                    usable = await _open_hosts(transports, requirements, events, journal)
+                    labels = await dispatcher.open(requirements, events, journal)
                     plan = await planned
                     vstream = media.stream(pre.video_in)
                     origin = timeline_origin(media, pre)
@@ -207,10 +208,10 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                     clones = initial_clones(media, pre, routed, plan)
                     frames = (sum(k.frames for k in kept.values()) if kept is not None
                               else round(plan.total_frames * pre.rate) + clones)
-                    events.emit(Planned(plan.segments, frames, tuple(t.label for t in usable)))
+                    events.emit(Planned(plan.segments, frames, labels))
                     if kept is not None and not kept:
                         raise UsageError("-ss/-t/-to keep no video frame of this input")
-                    threads = threads_per_worker(s, sum(isinstance(t, LocalTransport) for t in usable))
+                    threads = dispatcher.threads
 
                     def build(seg: Segment, src: str, out: str, files: dict[str, str]) -> list[str]:
                         vf = filtergraph.with_files(routed.video_filter, files) if files else routed.video_filter
@@ -222,8 +223,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                                             constant_rate=bool(seg.clones))
 
                     ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe, filter_assets(routed))
-                    for t in usable:
-                        tg.create_task(HostPipeline(t, work, build, ps, events, requirements).run())
+                    tg.create_task(dispatcher.run(Dispatch(work, build, ps, requirements, segments, feeder), events))
 
                     order = sorted(kept) if kept is not None else list(range(plan.segments))
 
@@ -245,7 +245,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
             raise first_error(group) from None
     finally:
         ticker.cancel()
-        await asyncio.gather(*(t.close() for t in transports), return_exceptions=True)
+        await dispatcher.close()
     if pre.encoder is None:
         return await _single_pass(s, events, routed, partial)
     checks = await check(partial, segments, mux, s.ffprobe)
@@ -386,6 +386,43 @@ def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Pl
         rotation=pre.rotation,
         mux_opts=pre.mux_opts,
     )
+
+
+def _dispatcher(s: Settings, workdir: Path, hosts_dir: Path,
+                make_transports: TransportFactory | None) -> Dispatcher:
+    if s.slurm is not None:
+        from .slurm import SlurmDispatcher
+        return SlurmDispatcher(s.slurm, workdir, s.retries, s.ffprobe)
+    return FleetDispatcher(s, (make_transports or default_transports)(s, hosts_dir))
+
+
+class FleetDispatcher:
+    """Local workers and SSH hosts, each a HostPipeline pulling from the shared queue."""
+
+    def __init__(self, s: Settings, transports: list[Transport]) -> None:
+        self.s = s
+        self.transports = transports
+        self.usable: list[Transport] = []
+
+    async def open(self, requirements: HostRequirements, events: Events, journal: Journal) -> tuple[str, ...]:
+        self.usable = await _open_hosts(self.transports, requirements, events, journal)
+        return tuple(t.label for t in self.usable)
+
+    @property
+    def threads(self) -> int | None:
+        return threads_per_worker(self.s, sum(isinstance(t, LocalTransport) for t in self.usable))
+
+    @property
+    def slots(self) -> int:
+        return sum(t.slots for t in self.transports)
+
+    async def run(self, d: Dispatch, events: Events) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for t in self.usable:
+                tg.create_task(HostPipeline(t, d.work, d.build, d.pipeline, events, d.requirements).run())
+
+    async def close(self) -> None:
+        await asyncio.gather(*(t.close() for t in self.transports), return_exceptions=True)
 
 
 async def _open_hosts(transports: list[Transport], req: HostRequirements, events: Events,

@@ -22,6 +22,20 @@ class SSHSettings:
 
 
 @dataclass(frozen=True)
+class SlurmSettings:
+    """--backend slurm: one job array per input, on a cluster sharing the work dir."""
+
+    partition: str | None = None  # None: the cluster's default
+    cpus_per_task: int | None = None
+    max_parallel: int | None = None  # the array's %M throttle
+    time_limit: str | None = None  # sbatch --time
+    sbatch_args: tuple[str, ...] = ()  # passed through as given
+    setup: str | None = None  # a shell line run in each task before ffmpeg ("module load ffmpeg")
+    requeue: bool = False  # Slurm requeues a task whose node was lost
+    ffmpeg: str = "ffmpeg"  # on the nodes
+
+
+@dataclass(frozen=True)
 class Settings:
     input: Path
     output: Path
@@ -41,6 +55,7 @@ class Settings:
     ssh: SSHSettings = SSHSettings()
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
+    slurm: SlurmSettings | None = None  # None: local workers and SSH hosts
 
 
 def default_output(src: Path) -> Path:

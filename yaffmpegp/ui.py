@@ -17,7 +17,7 @@ from typing import IO, TextIO
 
 from tqdm import tqdm
 
-from .events import (AttemptFailed, Checked, EncodeProgress, Event, HostDown, HostUp, InputFinished, InputStarted,
+from .events import (AttemptFailed, Checked, ClusterQueue, EncodeProgress, Event, HostDown, HostUp, InputFinished, InputStarted,
                      Joined,
                      Message, Planned, SegmentDone, Stage, Transferred)
 from .rate import RateMeter
@@ -52,6 +52,7 @@ class _Host:
     done: int = 0
     down: str | None = None
     retrying: bool = False
+    queue: str = ""  # a cluster's: "pending 3 running 2"
 
     def stage(self, name: str) -> _Work:
         return self.stages.setdefault(name, _Work())
@@ -87,7 +88,7 @@ def host_line(name: str, h: _Host, now: float, width: int = 12) -> str:
     else:
         parts.append("GET idle")
     stale = "yes" if any(w.state == "stale" for w in encodes) else "no"
-    extra = " | retrying" if h.retrying else ""
+    extra = (" | retrying" if h.retrying else "") + (f" | {h.queue}" if h.queue else "")
     return f"{name:<{width}} " + " → ".join(parts) + f" | stale: {stale}{extra} | done {h.done}"
 
 
@@ -194,6 +195,8 @@ class Status:
                            "hosts, and it is tried again in the background")
             else:
                 self._note(f"warning: {event.host} left out: {event.reason}")
+        elif isinstance(event, ClusterQueue):
+            self._hosts.setdefault(event.host, _Host()).queue = f"pending {event.pending} running {event.running}"
         elif isinstance(event, Message):
             if event.level == "debug":
                 self._debug(event.text)
@@ -280,6 +283,7 @@ class Status:
         pct = 100 * frames / self._total if self._total else 0
         avg, current = self._fps(now)
         eta = f", ETA {_clock((self._total - frames) / avg)}" if avg > 0 else ""
+        eta += "".join(f", {name}: {h.queue}" for name, h in self._hosts.items() if h.queue)
         which = f"[{self._batch.number}/{self._batch.total}] " if self._batch else ""
         return (f"progress: {which}{frames}/{self._total} frames ({pct:.0f}%), segments {self._done}/{self._segments}, "
                 f"{avg:.0f} fps avg, {current:.0f} fps now, {_clock(now - self._started)} elapsed{eta}"
