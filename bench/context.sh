@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What context buys: temporal filters on split encodes against a single pass, lossless (FFV1),
 # 2 s segments, with no context, the default and 8 s. Prints differing frames and the worst
-# frame's PSNR. Sources are made here with lavfi (noise matters: a denoiser on a clean test
+# frame's PSNR, and what the context costs: CPU seconds of the whole run (all processes) over
+# the run without context. Sources are made here with lavfi (noise matters: a denoiser on a clean test
 # pattern proves little). Usage: bench/context.sh [WORKDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +22,14 @@ for row in "noisy480i.mkv|bwdif,hqdn3d" "clean.mp4|bwdif,hqdn3d" "clean.ts|yadif
   "${FF[@]}" -i "$w/$src" -vf "$vf" -c:v ffv1 -an "$w/single.mkv"
   for ctx in 0 default 8; do
     opt=(); [ "$ctx" = default ] || opt=(--context "$ctx")
-    "$yaff" --quiet --file "$w/$src" -o "$w/ours.mkv" -y --segment-length 2 "${opt[@]}" -vf "$vf" -c:v ffv1 -an
+    TIMEFORMAT='%U %S'
+    cpu=$( { time "$yaff" --quiet --file "$w/$src" -o "$w/ours.mkv" -y --segment-length 2 "${opt[@]}" -vf "$vf" \
+             -c:v ffv1 -an 2>/dev/null; } 2>&1 | awk '{print $1 + $2}')
+    [ "$ctx" = 0 ] && base=$cpu
     diff=$(paste -d' ' <(hashes "$w/single.mkv") <(hashes "$w/ours.mkv") | awk '$1!=$2{n++} END{print n+0 " of " NR}')
     ffmpeg -v error -i "$w/ours.mkv" -i "$w/single.mkv" -lavfi "psnr=stats_file=$w/psnr.log" -f null -
     worst=$(awk '{for(i=1;i<=NF;i++) if ($i ~ /^psnr_avg:/) {split($i,a,":"); print a[2]}}' "$w/psnr.log" | sort -g | head -1)
-    echo "$src, $vf, context $ctx: $diff frames differ, worst frame ${worst} dB"
+    cost=$(awk -v a="$cpu" -v b="$base" 'BEGIN{printf "%.2f", a / b}')
+    echo "$src, $vf, context $ctx: $diff frames differ, worst frame ${worst} dB; CPU ${cpu} s, ${cost}x the run without context"
   done
 done
