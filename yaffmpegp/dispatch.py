@@ -3,7 +3,7 @@
 A job probes, plans and splits; a dispatcher takes the segments (with how to encode each)
 and hands back verified encoded files in the results dir, marking each done in the work
 queue and emitting SegmentDone. The fleet (local workers and SSH hosts pulling from the
-queue) is one dispatcher (job.FleetDispatcher); a Slurm job array is another
+queue) is one dispatcher (fleet.FleetDispatcher); a Slurm job array is another
 (slurm.SlurmDispatcher).
 """
 from __future__ import annotations

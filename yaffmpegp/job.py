@@ -14,17 +14,17 @@ from fractions import Fraction
 from pathlib import Path
 
 from . import filtergraph
-from .errors import (CheckError, HostError, InputError, NoHostsError, OutputError, ToolError, UsageError, YaffError,
-                     first_error)
-from .events import Checked, Events, HostDown, HostUp, Message, Planned, SegmentDone, Tick
+from .errors import CheckError, InputError, OutputError, ToolError, UsageError, YaffError, first_error
+from .events import Checked, Events, Message, Planned, SegmentDone, Tick
 from .ffcmd import segment_args
 from .ffopts import RoutedOptions, option_table, split_options
 from .join import FinalMux, check, join
 from .joblock import LOCK, JobLock, lock_job_dir, remove_job_dir
 from .journal import ENCODED, JOURNAL, RESUMED, Journal, JournalWriter, job_key
-from .pipeline import HostPipeline, PipelineSettings
+from .pipeline import PipelineSettings
 from .context import context_frames
 from .dispatch import Dispatch, Dispatcher
+from .fleet import FleetDispatcher
 from .plan import Plan, add_context, plan_at, plan_cuts
 from .trim import Kept, Span, kept_frames
 from .preflight import Preflight, run_preflight
@@ -35,7 +35,6 @@ from .settings import Settings
 from .split import split
 from .transport import HostRequirements, Transport
 from .transport.factory import make_transports as default_transports
-from .transport.local import LocalTransport
 
 
 #: makes the hosts of a run: (settings, local parent dir for local workers) -> transports
@@ -85,13 +84,6 @@ def partial_path(out: Path) -> Path:
     """Where the output is written until it passed its checks (same directory, same
     extension so ffmpeg picks the same muxer)."""
     return out.with_name(f".{out.stem}.yaffmpegp-partial{out.suffix}")
-
-
-def threads_per_worker(s: Settings, local_count: int) -> int | None:
-    """ffmpeg's threads shared out among local workers, so they do not oversubscribe."""
-    if not local_count:
-        return None
-    return max(1, (os.cpu_count() or 1) // local_count)
 
 
 async def run(s: Settings, events: Events, make_transports: TransportFactory | None = None) -> JobResult:
@@ -395,60 +387,6 @@ def _dispatcher(s: Settings, workdir: Path, hosts_dir: Path,
         return SlurmDispatcher(s.slurm, workdir, s.retries, s.ffprobe)
     return FleetDispatcher(s, (make_transports or default_transports)(s, hosts_dir))
 
-
-class FleetDispatcher:
-    """Local workers and SSH hosts, each a HostPipeline pulling from the shared queue."""
-
-    def __init__(self, s: Settings, transports: list[Transport]) -> None:
-        self.s = s
-        self.transports = transports
-        self.usable: list[Transport] = []
-
-    async def open(self, requirements: HostRequirements, events: Events, journal: Journal) -> tuple[str, ...]:
-        self.usable = await _open_hosts(self.transports, requirements, events, journal)
-        return tuple(t.label for t in self.usable)
-
-    @property
-    def threads(self) -> int | None:
-        return threads_per_worker(self.s, sum(isinstance(t, LocalTransport) for t in self.usable))
-
-    @property
-    def slots(self) -> int:
-        return sum(t.slots for t in self.transports)
-
-    async def run(self, d: Dispatch, events: Events) -> None:
-        async with asyncio.TaskGroup() as tg:
-            for t in self.usable:
-                tg.create_task(HostPipeline(t, d.work, d.build, d.pipeline, events, d.requirements).run())
-
-    async def close(self) -> None:
-        await asyncio.gather(*(t.close() for t in self.transports), return_exceptions=True)
-
-
-async def _open_hosts(transports: list[Transport], req: HostRequirements, events: Events,
-                      journal: Journal | None = None) -> list[Transport]:
-    """Open every host at once; a host that fails is reported and left out. Work dirs an
-    earlier, killed run of this job left on a host are removed once it is open."""
-    results = await asyncio.gather(*(t.open(req) for t in transports), return_exceptions=True)
-    usable = []
-    errors: list[HostError] = []
-    for t, r in zip(transports, results):
-        if isinstance(r, HostError):
-            errors.append(r)
-            events.emit(HostDown(t.label, str(r)))
-        elif isinstance(r, BaseException):
-            raise r
-        else:
-            usable.append(t)
-            events.emit(HostUp(t.label, t.slots))
-            if journal is not None and t.workdir:
-                await t.remove_stale(journal.remote.get(t.label, []))
-                journal.remote_dir(t.label, t.workdir)
-    if not usable:
-        if len(errors) == 1:
-            raise errors[0]
-        raise NoHostsError("no usable host: " + "; ".join(str(e) for e in errors))
-    return usable
 
 
 async def _single_pass(s: Settings, events: Events, routed: RoutedOptions, partial: Path) -> JobResult:
