@@ -7,7 +7,6 @@ import math
 import os
 import shutil
 import stat
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -35,6 +34,7 @@ from .split import split
 from .transport import HostRequirements, Transport
 from .transport.factory import make_transports as default_transports
 from .transport.local import LocalTransport
+from .window import UnitWindow, bytes_needed, check_free_space, default_workdir_base, window_size
 
 
 #: makes the hosts of a run: (settings, local parent dir for local workers) -> transports
@@ -102,7 +102,7 @@ async def run(s: Settings, events: Events, make_transports: TransportFactory | N
     media = await probe_media(s.input, s.ffprobe)
     if not media.video_streams:
         raise InputError(f"{s.input}: no video stream")
-    workdir, lock = job_dir(s.workdir or Path(tempfile.gettempdir()), job_key(s))
+    workdir, lock = job_dir(s.workdir or default_workdir_base(), job_key(s))
     partial = partial_path(s.output)
     finished = suspect = False
     try:
@@ -174,6 +174,8 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
     journal = Journal.load(workdir)
     names: dict[int, str] = {}
     events.listen(JournalWriter(journal, results, names))
+    window = UnitWindow()  # how far the split runs ahead of the hosts
+    events.listen(window)
     transports = (make_transports or default_transports)(s, hosts_dir)
     work = WorkQueue((), s.retries, closed=False)
     segments: list[Segment] = []
@@ -184,7 +186,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
             async with asyncio.TaskGroup() as tg:
                 prefl = tg.create_task(run_preflight(media, routed, s.output, workdir, s.ffmpeg, s.ffprobe))
                 planned: asyncio.Future[Plan] = loop.create_future()
-                resume = Resume(journal, results, names, events)
+                resume = Resume(journal, results, names, events, window)
                 feeder = tg.create_task(_feed(s, media, routed, guess, workdir / "split", prefl, planned, work, segments,
                                               resume))
                 pre = await prefl
@@ -198,7 +200,12 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                                                       planned, work, segments, resume))
                     requirements = HostRequirements((pre.encoder,))
                     usable = await _open_hosts(transports, requirements, events, journal)
+                    window.resize(window_size(t.slots + s.prefetch for t in usable))
                     plan = await planned
+                    encoded = int(pre.encoded_per_second * (media.duration or 0))
+                    if s.output.parent.stat().st_dev == workdir.stat().st_dev:
+                        encoded *= 2  # the output is written beside the encoded segments
+                    check_free_space(workdir, bytes_needed(s.input.stat().st_size, plan.segments, window.size, encoded))
                     vstream = media.stream(pre.video_in)
                     origin = timeline_origin(media, pre)
                     kept = kept_segments(plan, vstream, origin, pre, routed)
@@ -265,6 +272,7 @@ class Resume:
     results: Path
     names: dict[int, str]  # filled as segments are cut: index -> encoded file name
     events: Events
+    window: UnitWindow  # units alive: the feeder waits for room before it cuts the next
     started: bool = False
 
 
@@ -283,7 +291,12 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
     workdir.mkdir()
     async with contextlib.aclosing(split(s.input, stream, plan, vstream.time_base, workdir,
                                          codec=vstream.codec_name, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe)) as units:
-        async for unit in units:
+        while True:
+            await resume.window.wait_room()
+            unit = await anext(units, None)
+            if unit is None:
+                break
+            resume.window.hold(unit.index, unit.unit)
             try:
                 pre = await asyncio.shield(prefl)
             except Exception:
@@ -299,6 +312,7 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
                 kept = kept_segments(plan, vstream, timeline_origin(media, pre), pre, routed) or {}
             if not routed.span.whole:  # an output trim: only segments holding wanted frames
                 if seg.index not in kept:
+                    resume.window.free(seg.index)
                     continue
                 seg = replace(seg, expected=kept[seg.index].frames, first=kept[seg.index].first)
             segments.append(seg)

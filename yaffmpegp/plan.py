@@ -169,8 +169,7 @@ def plan_cuts(
         chosen.pop()
     cuts = tuple(Cut(i, packets[i].pts, leading_pictures(packets, i) if n else 0)
                  for n, i in enumerate(chosen))
-    bounds = [c.pts for c in cuts[1:]] + [None]
-    frames = []
-    for cut, end in zip(cuts, bounds):
-        frames.append(sum(1 for p in packets if p.pts >= cut.pts and (end is None or p.pts < end)))
-    return Plan(cuts, tuple(frames), len(packets), shown=tuple(sorted(p.pts for p in packets)))
+    shown = sorted(p.pts for p in packets)
+    starts = [bisect_left(shown, c.pts) for c in cuts] + [len(shown)]  # frames shown before each cut
+    frames = tuple(b - a for a, b in zip(starts, starts[1:]))
+    return Plan(cuts, frames, len(packets), shown=tuple(shown))

@@ -185,6 +185,8 @@ class WorkQueue:
         """Record a failed attempt. True: queued again (or another host still works on it);
         False: the caller must raise."""
         self.released(seg.index, host)
+        if seg.index in self.done_by:
+            return True  # another attempt finished it: nothing to retry
         if self._same_everywhere(seg, error, host):
             async with self._changed:
                 self._changed.notify_all()
