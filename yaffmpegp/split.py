@@ -52,19 +52,23 @@ def _margin(packets: list[Packet]) -> int:
 
 
 POLL = 0.05  # seconds between looks at the segment muxer's progress
+PACE = 0.005  # seconds between looks while the muxer runs ahead: it copies fast
 
 
 class _Pacer:
     """Keeps the segment muxer from running far ahead of the units asked for, so the pieces
     on disk stay a bounded window instead of the whole video: the muxer is stopped
     (SIGSTOP) once it has opened the piece after the last one allowed, and continued
-    (SIGCONT) when more are allowed. Only this machine's own child is paused."""
+    (SIGCONT) when more are allowed. It runs in short bursts, watched closely while it
+    runs (a stream copy writes tens of MB a second), not at all while stopped. Only this
+    machine's own child is paused."""
 
     def __init__(self, proc: asyncio.subprocess.Process, pieces: list[Path]) -> None:
         self._proc = proc
         self._pieces = pieces
         self._limit = 0  # the last piece that may be written
         self._stopped = False
+        self._more = asyncio.Event()
 
     def _past(self) -> bool:
         return self._limit + 1 < len(self._pieces) and self._pieces[self._limit + 1].exists()
@@ -76,18 +80,23 @@ class _Pacer:
 
     def allow(self, piece: int) -> None:
         """Pieces up to `piece` may be written (it is complete once the next one exists)."""
-        self._limit = max(self._limit, piece)
-        if self._stopped and not self._past():
-            self._signal(signal.SIGCONT)
-            self._stopped = False
+        if piece > self._limit:
+            self._limit = piece
+            self._more.set()
 
     async def run(self) -> None:
         while self._proc.returncode is None:
-            if not self._stopped and self._past():
-                self._signal(signal.SIGSTOP)
-                self._stopped = True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._proc.wait(), POLL)
+            if self._past():
+                if not self._stopped:
+                    self._signal(signal.SIGSTOP)
+                    self._stopped = True
+                self._more.clear()
+                await self._more.wait()
+            elif self._stopped:
+                self._signal(signal.SIGCONT)
+                self._stopped = False
+            else:
+                await asyncio.sleep(PACE)
 
 
 async def split(
