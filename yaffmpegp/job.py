@@ -195,6 +195,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                 else:
                     if pre.video_in != guess:
                         feeder.cancel()
+                        window.forget()
                         planned = loop.create_future()
                         feeder = tg.create_task(_feed(s, media, routed, pre.video_in, workdir / "split-again", prefl,
                                                       planned, work, segments, resume))

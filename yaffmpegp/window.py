@@ -59,6 +59,12 @@ class UnitWindow:
             unit.unlink(missing_ok=True)
             self._room.set()
 
+    def forget(self) -> None:
+        """A split given up (the video stream was guessed wrong): its units stay in its own
+        dir, removed with the work dir, and no longer count."""
+        self._alive.clear()
+        self._room.set()
+
     def __call__(self, event: Event) -> None:
         if isinstance(event, SegmentDone):
             self.free(event.segment)
