@@ -113,11 +113,12 @@ def bytes_needed(input_video: int, segments: int, window: int, encoded: int) -> 
     return int(min(input_video, per_segment * (window + 2)) + encoded)
 
 
-def check_free_space(workdir: Path, needed: int) -> None:
-    """One clear line when the work dir's filesystem has less free space than `needed`."""
-    free = shutil.disk_usage(workdir).free
+def check_free_space(where: Path, needed: int) -> None:
+    """One clear line when the filesystem of `where` (the dir work dirs are made in) has
+    less free space than `needed`."""
+    free = shutil.disk_usage(where).free
     if free < needed:
-        raise OutputError(f"not enough free space for the work dir {workdir}: about {_mb(needed)} needed "
+        raise OutputError(f"not enough free space in {where} for the work dir: about {_mb(needed)} needed "
                           f"(the split's window and the encoded video), {_mb(free)} free; "
                           "free some, or choose another place with --workdir DIR")
 
