@@ -8,6 +8,10 @@ Pieces go into NUT, which keeps the source's time base exactly. When context has
 appended they go into MPEG-TS instead: NUT stores no decode timestamps, and re-muxing a
 piece that starts with a keyframe followed by earlier-shown frames then makes ffmpeg
 "repair" timestamps that were right (seen: leading B-frames' pts moved past their keyframe).
+
+The muxer is kept one unit ahead of what the consumer asked for (paused in between), and each
+piece is deleted once the last unit made from it exists: the pieces on disk are a window, not
+a copy of the input (the consumer bounds how many units are alive, see window.py).
 """
 from __future__ import annotations
 
