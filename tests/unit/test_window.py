@@ -78,3 +78,25 @@ def test_units_wait_for_room_and_are_deleted_once_done(tmp_path: Path) -> None:
         window.free(2)  # freeing twice is harmless
         assert not units[2].exists() and window.peak == 2
     asyncio.run(go())
+
+
+def test_a_segment_done_elsewhere_is_not_queued_again() -> None:
+    """Its unit is freed once done: a late failure of another attempt must not queue it."""
+    from fractions import Fraction
+
+    from yaffmpegp.errors import TransferError
+    from yaffmpegp.ffcmd import Trim
+    from yaffmpegp.scheduler import WorkQueue
+    from yaffmpegp.segment import Segment
+
+    async def go() -> None:
+        seg, other = (Segment(i, 25 * i, 25, 25, Fraction(1), Trim(0, None), Path(f"/w/{i}.nut"), "nut")
+                      for i in range(2))
+        work = WorkQueue([seg, other], 3)
+        await work.host_up("h1")
+        await work.host_up("h2")
+        assert await work.get("h1") == seg
+        await work.done(seg, "h1")
+        assert await work.failed(seg, TransferError("upload of 00000.in.nut failed", host="h2"), "h2")
+        assert [s.index for s in work._waiting] == [1]  # only the other one waits
+    asyncio.run(go())
