@@ -206,7 +206,8 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                     encoded = int(pre.encoded_per_second * (media.duration or 0))
                     if s.output.parent.stat().st_dev == workdir.stat().st_dev:
                         encoded *= 2  # the output is written beside the encoded segments
-                    check_free_space(workdir.parent, bytes_needed(s.input.stat().st_size, plan.segments, window.size, encoded))
+                    check_free_space(workdir.parent,
+                                     bytes_needed(s.input.stat().st_size, plan.segments, window.size, encoded))
                     vstream = media.stream(pre.video_in)
                     origin = timeline_origin(media, pre)
                     kept = kept_segments(plan, vstream, origin, pre, routed)
