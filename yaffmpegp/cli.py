@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stale-timeout", type=float, default=120.0, metavar="SECONDS",
                    help="kill an encode whose progress has not moved for this long (default: 120)")
     p.add_argument("--workdir", type=Path, metavar="DIR",
-                   help="where the private work dir is made (default: the system temp dir; /var/tmp if that is a tmpfs)")
+                   help="where the private work dir is made (default: the temp dir; /var/tmp if that is a tmpfs)")
     p.add_argument("--keep-workdir", action="store_true", help="keep the work files (for debugging)")
     p.add_argument("--ssh-config", action="append", default=[], metavar="PATH",
                    help="an ssh config file to read as well as ~/.ssh/config")

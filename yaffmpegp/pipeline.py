@@ -300,7 +300,7 @@ class HostPipeline:
             await self.t.get(seg.output_name, mine, self._bytes(seg, "down"))
             frames = written if written is not None else await count_frames(mine, ffprobe=self.s.ffprobe)
             if frames != seg.expected:
-                raise VerifyError(f"encoded segment holds {frames} frames, {seg.expected} expected",
+                raise VerifyError(f"encoded segment has {frames} frames, {seg.expected} expected",
                                   host=self.t.label, segment=seg.index)
         except YaffError as exc:
             mine.unlink(missing_ok=True)
