@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stale-timeout", type=float, default=120.0, metavar="SECONDS",
                    help="kill an encode whose progress has not moved for this long (default: 120)")
     p.add_argument("--workdir", type=Path, metavar="DIR",
-                   help="where the private work dir is made (default: the system temp dir)")
+                   help="where the private work dir is made (default: the temp dir; /var/tmp if that is a tmpfs)")
     p.add_argument("--keep-workdir", action="store_true", help="keep the work files (for debugging)")
     p.add_argument("--dry-run", action="store_true",
                    help="check every host (connection, ffmpeg, the encoder, free space) and input, print "
@@ -399,7 +399,7 @@ def _kill_children() -> None:
     sessions, so a signal to ours would miss them). Remote ffmpegs die when their SSH
     channel closes; their work dirs go on a clean stop (the first Ctrl-C) or on the next
     run of the same job."""
-    me = os.getpid()
+    me, mine = os.getpid(), os.getpgrp()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -407,7 +407,7 @@ def _kill_children() -> None:
             with open(f"/proc/{entry}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
             if int(fields[1]) == me:  # ppid
-                if int(fields[2]) == os.getpgrp():  # in our own group (the split, ffprobe, sbatch):
+                if int(fields[2]) == mine:  # in our own group (the split, ffprobe, sbatch):
                     os.kill(int(entry), signal.SIGKILL)  # killpg would take our parent shell too
                 else:
                     os.killpg(int(fields[2]), signal.SIGKILL)  # its process group

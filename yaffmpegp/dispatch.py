@@ -41,6 +41,11 @@ class Dispatcher(Protocol):
         """ffmpeg threads per encode (None: ffmpeg's choice); known once open."""
 
     @property
+    def holds(self) -> int:
+        """Units (cut segments) alive at once that keep the workers busy: the split waits
+        for room beyond that. Known once open."""
+
+    @property
     def slots(self) -> int:
         """Encodes at once, for a plan whose last segments end together (0: unknown)."""
 

@@ -23,6 +23,7 @@ from .plan import Plan, add_context, plan_cuts
 from .preflight import Preflight, run_preflight
 from .probe import MediaInfo, probe_media, probe_packets
 from .settings import Settings
+from .window import default_workdir_base
 from .transport import HostRequirements, Transport
 
 #: makes the hosts of a run: (settings, local parent dir for local workers) -> transports
@@ -66,7 +67,7 @@ async def dry_run(s: Settings, jobs: Sequence[tuple[Path, Path]], make_transport
             raise ToolError(f"{tool} not found: install ffmpeg (e.g. apt-get install ffmpeg)")
     routed = split_options(s.ffmpeg_args, option_table(s.ffmpeg))
     out = DryRun()
-    base = s.workdir or Path(tempfile.gettempdir())
+    base = s.workdir or default_workdir_base()
     with tempfile.TemporaryDirectory(prefix="yaffmpegp-dry-run-", dir=base) as tmp:
         hosts_dir = Path(tmp) / "hosts"
         hosts_dir.mkdir()

@@ -13,6 +13,7 @@ from .pipeline import HostPipeline
 from .settings import Settings
 from .transport import HostRequirements, Transport
 from .transport.local import LocalTransport
+from .window import window_size
 
 
 def threads_per_worker(s: Settings, local_count: int) -> int | None:
@@ -37,6 +38,10 @@ class FleetDispatcher:
     @property
     def threads(self) -> int | None:
         return threads_per_worker(self.s, sum(isinstance(t, LocalTransport) for t in self.usable))
+
+    @property
+    def holds(self) -> int:
+        return window_size(t.slots + self.s.prefetch for t in self.usable)
 
     @property
     def slots(self) -> int:

@@ -7,7 +7,6 @@ import math
 import os
 import shutil
 import stat
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -35,6 +34,7 @@ from .settings import Settings
 from .split import split
 from .transport import HostRequirements, Transport
 from .transport.factory import make_transports as default_transports
+from .window import UnitWindow, bytes_needed, check_free_space, default_workdir_base
 
 
 #: makes the hosts of a run: (settings, local parent dir for local workers) -> transports
@@ -95,7 +95,7 @@ async def run(s: Settings, events: Events, make_transports: TransportFactory | N
     media = await probe_media(s.input, s.ffprobe)
     if not media.video_streams:
         raise InputError(f"{s.input}: no video stream")
-    workdir, lock = job_dir(s.workdir or Path(tempfile.gettempdir()), job_key(s))
+    workdir, lock = job_dir(s.workdir or default_workdir_base(), job_key(s))
     partial = partial_path(s.output)
     finished = suspect = False
     try:
@@ -167,6 +167,8 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
     journal = Journal.load(workdir)
     names: dict[int, str] = {}
     events.listen(JournalWriter(journal, results, names))
+    window = UnitWindow()  # how far the split runs ahead of the hosts
+    events.listen(window)
     dispatcher = _dispatcher(s, workdir, hosts_dir, make_transports)
     work = WorkQueue((), s.retries, closed=False)
     slots = dispatcher.slots
@@ -178,7 +180,7 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
             async with asyncio.TaskGroup() as tg:
                 prefl = tg.create_task(run_preflight(media, routed, s.output, workdir, s.ffmpeg, s.ffprobe))
                 planned: asyncio.Future[Plan] = loop.create_future()
-                resume = Resume(journal, results, names, events)
+                resume = Resume(journal, results, names, events, window)
                 feeder = tg.create_task(_feed(s, media, routed, guess, workdir / "split", prefl, planned, work, segments,
                                               resume, slots))
                 pre = await prefl
@@ -187,12 +189,19 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                 else:
                     if pre.video_in != guess:
                         feeder.cancel()
+                        window.forget()
                         planned = loop.create_future()
                         feeder = tg.create_task(_feed(s, media, routed, pre.video_in, workdir / "split-again", prefl,
                                                       planned, work, segments, resume, slots))
                     requirements = HostRequirements((pre.encoder,))
                     labels = await dispatcher.open(requirements, events, journal)
+                    window.resize(dispatcher.holds)
                     plan = await planned
+                    encoded = int(pre.encoded_per_second * (media.duration or 0))
+                    if s.output.parent.stat().st_dev == workdir.stat().st_dev:
+                        encoded *= 2  # the output is written beside the encoded segments
+                    check_free_space(workdir.parent,
+                                     bytes_needed(s.input.stat().st_size, plan.segments, window.size, encoded))
                     vstream = media.stream(pre.video_in)
                     origin = timeline_origin(media, pre)
                     kept = kept_segments(plan, vstream, origin, pre, routed)
@@ -259,6 +268,7 @@ class Resume:
     results: Path
     names: dict[int, str]  # filled as segments are cut: index -> encoded file name
     events: Events
+    window: UnitWindow  # units alive: the feeder waits for room before it cuts the next
     started: bool = False
 
 
@@ -280,7 +290,12 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
     workdir.mkdir()
     async with contextlib.aclosing(split(s.input, stream, plan, vstream.time_base, workdir,
                                          codec=vstream.codec_name, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe)) as units:
-        async for unit in units:
+        while True:
+            await resume.window.wait_room()
+            unit = await anext(units, None)
+            if unit is None:
+                break
+            resume.window.hold(unit.index, unit.unit)
             try:
                 pre = await asyncio.shield(prefl)
             except Exception:
@@ -296,6 +311,7 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
                 kept = kept_segments(plan, vstream, timeline_origin(media, pre), pre, routed) or {}
             if not routed.span.whole:  # an output trim: only segments holding wanted frames
                 if seg.index not in kept:
+                    resume.window.free(seg.index)
                     continue
                 seg = replace(seg, expected=kept[seg.index].frames, first=kept[seg.index].first)
             segments.append(seg)

@@ -134,8 +134,20 @@ async def _open_for_writing(pipe: Path, proc: asyncio.subprocess.Process) -> int
 
 
 def _copy_into(src: Path, fd: int) -> None:
+    """Write the file into the pipe, in the kernel where it can (sendfile: no copy through
+    Python's memory)."""
     with src.open("rb") as f, os.fdopen(fd, "wb") as pipe:
-        shutil.copyfileobj(f, pipe, 1 << 20)
+        try:
+            offset, size = 0, os.fstat(f.fileno()).st_size
+            while offset < size:
+                sent = os.sendfile(fd, f.fileno(), offset, min(size - offset, 1 << 24))
+                if not sent:
+                    break
+                offset += sent
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOSYS) or offset:
+                raise
+            shutil.copyfileobj(f, pipe, 1 << 20)
 
 
 async def check(out: Path, segments: Sequence[Segment], mux: FinalMux, ffprobe: str = "ffprobe") -> list[str]:

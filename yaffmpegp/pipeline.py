@@ -110,7 +110,8 @@ class HostPipeline:
     async def _stages(self) -> None:
         self._ahead = asyncio.Semaphore(self.s.prefetch + self.t.slots)
         self._to_encode: asyncio.Queue[Attempt | None] = asyncio.Queue()
-        self._to_get: asyncio.Queue[tuple[Segment, float] | None] = asyncio.Queue()
+        # (segment, encode seconds, frames the encoder reported writing, None if it did not say)
+        self._to_get: asyncio.Queue[tuple[Segment, float, int | None] | None] = asyncio.Queue()
         self._encoders_left = self.t.slots
         self._files = await self._send_assets()
         try:
@@ -214,6 +215,9 @@ class HostPipeline:
                     continue
                 except YaffError as exc:
                     self._ahead.release()
+                    if self.work.is_done(seg.index):  # done elsewhere meanwhile (its unit is freed)
+                        self._drop(seg, "late")
+                        continue
                     await self._attempt_failed(seg, exc)
                     continue
                 seconds = _clock() - started
@@ -263,27 +267,31 @@ class HostPipeline:
                     await self.t.remove(seg.input_name)
                 continue
             try:
-                seconds = await self._encode(att, stage)
+                done = await self._encode(att, stage)
             finally:
                 self._ahead.release()
                 await self.t.remove(seg.input_name)
-            if seconds is not None:
-                self.work.encoded(att, seconds)
-                await self._to_get.put((seg, seconds))
+            if done is not None:
+                self.work.encoded(att, done[0])
+                await self._to_get.put((seg, *done))
         self._stage(stage, "idle")
         self._encoders_left -= 1
         if not self._encoders_left:
             await self._to_get.put(_END)
 
-    async def _encode(self, att: Attempt, stage: str) -> float | None:
-        """Encode one segment; its encode time, or None when the attempt failed (and was
-        queued again)."""
+    async def _encode(self, att: Attempt, stage: str) -> tuple[float, int | None] | None:
+        """Encode one segment; its encode time and the frames ffmpeg's last progress report
+        (progress=end) says it wrote, or None when the attempt failed (and was queued again)."""
         seg = att.seg
         self._stage(stage, "encoding", seg)
         dog = Watchdog(self.s.stale_timeout, host=self.t.label, segment=seg.index,
                        on_stall=lambda: self._stage(stage, "stale", seg))
 
+        written: list[int] = []
+
         def on_progress(p: Progress) -> None:
+            if p.done:
+                written.append(p.frame)
             if dog.touch((p.frame, p.out_time_us)):
                 self._stage(stage, "encoding", seg)  # it moves again
             att.fraction = p.frame / max(1, seg.expected)
@@ -304,7 +312,7 @@ class HostPipeline:
             await self.t.remove(seg.output_name)
             await self._attempt_failed(seg, exc)
             return None
-        return _clock() - started
+        return _clock() - started, (written[-1] if written else None)
 
     async def _run_watched(self, args: list[str], dog: Watchdog, parser: ProgressParser, seg: Segment) -> None:
         """Run the encode with the watchdog as a sibling: a stale encode is cancelled (and the
@@ -332,9 +340,13 @@ class HostPipeline:
         while (item := await self._to_get.get()) is not _END:
             await self._fetch(*item)
 
-    async def _fetch(self, seg: Segment, seconds: float) -> None:
+    async def _fetch(self, seg: Segment, seconds: float, written: int | None) -> None:
         """Download and verify under a name of this host's; the first valid result of a
-        segment is moved into place (in one step of the event loop), a later one dropped."""
+        segment is moved into place (in one step of the event loop), a later one dropped.
+        The frame count checked is the one the encode reported at its end (progress=end:
+        the frames it encoded, one packet each; the transfer is checked by size and
+        digest): counting the file again costs an ffprobe per segment, about as much CPU
+        as a fast encode of a few seconds. Without that report, the file is counted."""
         self._stage("get", "downloading", seg)
         local = self.s.results / seg.output_name
         mine = self.s.results / f".{seg.output_name}.{id(self):x}"
@@ -342,9 +354,12 @@ class HostPipeline:
             if self.work.is_done(seg.index):
                 return self._drop(seg, "late", seconds)
             await self.t.get(seg.output_name, mine, self._bytes(seg, "down"))
-            frames = await (self.s.count(mine) if self.s.count else count_frames(mine, ffprobe=self.s.ffprobe))
+            if written is not None:
+                frames = written
+            else:
+                frames = await (self.s.count(mine) if self.s.count else count_frames(mine, ffprobe=self.s.ffprobe))
             if frames != seg.expected:
-                raise VerifyError(f"encoded segment holds {frames} frames, {seg.expected} expected",
+                raise VerifyError(f"encoded segment has {frames} frames, {seg.expected} expected",
                                   host=self.t.label, segment=seg.index)
         except YaffError as exc:
             mine.unlink(missing_ok=True)

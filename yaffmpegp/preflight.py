@@ -43,6 +43,7 @@ class Preflight:
     rotation: float = 0.0  # the display matrix a single pass writes (-noautorotate into MP4)
     mux_opts: tuple[str, ...] = ()  # for the final mux, to write the video as a single pass does
     cfr: bool = False  # the output's muxer makes ffmpeg keep a constant frame rate (MP4, MOV, PS)
+    encoded_per_second: float = 0.0  # bytes of encoded video per second of source, from the sample
 
     @property
     def ext(self) -> str:
@@ -81,14 +82,14 @@ async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, w
                                       encoder=main.encoder, upright=upright)
     if isinstance(segment, BaseException):
         raise segment
-    fmt, rate = segment
+    fmt, rate, sample_bytes = segment
     others = tuple(m.output_index for m in mapping
                    if m.output_index != main.output_index and _is_video(media, m.input_index))
     out_video = next((s for s in out_streams if s.index == main.output_index), None)
     rotation = out_video.rotation if out_video else 0.0
     return Preflight(mapping, main.input_index, main.output_index, main.encoder, others, streams, fmt, rate,
                      field_order, upright, rotation, _track_timescale(out_info, out_video),
-                     bool(set(out_info.format_name.split(",")) & CFR_FORMATS))
+                     bool(set(out_info.format_name.split(",")) & CFR_FORMATS), sample_bytes / PREFLIGHT_SECONDS)
 
 
 def _track_timescale(out_info: MediaInfo, video: Stream | None) -> tuple[str, ...]:
@@ -137,11 +138,11 @@ def _is_video(media: MediaInfo, index: int) -> bool:
 
 async def _intermediate(media: MediaInfo, stream: int, routed: RoutedOptions, workdir: Path,
                         ffmpeg: str, ffprobe: str, *, encoder: str | None = None,
-                        upright: str | None = None) -> tuple[str, Fraction]:
+                        upright: str | None = None) -> tuple[str, Fraction, int]:
     """The intermediate container that takes the encoded video, and how many frames the
     user's filters make of each source frame (counted on the sample: 2 for a deinterlacer
     that outputs fields). A factor that is not a whole number cannot be split exactly: a
-    segment's share would depend on where it starts."""
+    segment's share would depend on where it starts. Also the sample's encoded size."""
     last_err = ""
     frames_in = asyncio.create_task(_sample_frames(media, stream, ffmpeg))
     try:
@@ -157,6 +158,7 @@ async def _intermediate(media: MediaInfo, stream: int, routed: RoutedOptions, wo
                         "-ss after the input is not yet exact with a video encoder that reorders frames "
                         "(B-frames): ffmpeg would drop the first frames of the joined video; use -bf 0, "
                         "or cut the input first (ffmpeg -ss ... -i IN -c copy)")
+                size = out.stat().st_size
                 out.unlink(missing_ok=True)
                 n_in = await frames_in
                 rate = Fraction(frames_out, n_in) if n_in else Fraction(1)
@@ -164,7 +166,7 @@ async def _intermediate(media: MediaInfo, stream: int, routed: RoutedOptions, wo
                     raise UsageError(f"the video filters make {frames_out} frames of {n_in} source frames: "
                                      "only filters that keep the frame count or multiply it (a deinterlacer "
                                      "that outputs fields) can be split exactly; run them in a pass of their own")
-                return fmt, rate
+                return fmt, rate, size
             last_err = err
             out.unlink(missing_ok=True)
     finally:

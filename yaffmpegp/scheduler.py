@@ -365,6 +365,8 @@ class WorkQueue:
         """Record a failed attempt. True: queued again (or another host still works on it);
         False: the caller must raise."""
         self.released(seg.index, host)
+        if seg.index in self.done_by:
+            return True  # another attempt finished it: nothing to retry
         if self._same_everywhere(seg, error, host):
             return False
         if self._live.get(seg.index) and error.retryable:

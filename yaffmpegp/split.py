@@ -8,12 +8,18 @@ Pieces go into NUT, which keeps the source's time base exactly. When context has
 appended they go into MPEG-TS instead: NUT stores no decode timestamps, and re-muxing a
 piece that starts with a keyframe followed by earlier-shown frames then makes ffmpeg
 "repair" timestamps that were right (seen: leading B-frames' pts moved past their keyframe).
+
+The muxer is kept one unit ahead of what the consumer asked for (paused in between), and each
+piece is deleted once the last unit made from it exists: the pieces on disk are a window, not
+a copy of the input (the consumer bounds how many units are alive, see window.py).
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from fractions import Fraction
 from pathlib import Path
@@ -50,6 +56,51 @@ def _margin(packets: list[Packet]) -> int:
 
 
 POLL = 0.05  # seconds between looks at the segment muxer's progress
+PACE = 0.005  # seconds between looks while the muxer runs ahead: it copies fast
+
+
+class _Pacer:
+    """Keeps the segment muxer from running far ahead of the units asked for, so the pieces
+    on disk stay a bounded window instead of the whole video: the muxer is stopped
+    (SIGSTOP) once it has opened the piece after the last one allowed, and continued
+    (SIGCONT) when more are allowed. It runs in short bursts, watched closely while it
+    runs (a stream copy writes tens of MB a second), not at all while stopped. Only this
+    machine's own child is paused."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, pieces: list[Path]) -> None:
+        self._proc = proc
+        self._pieces = pieces
+        self._limit = 0  # the last piece that may be written
+        self._stopped = False
+        self._more = asyncio.Event()
+
+    def _past(self) -> bool:
+        return self._limit + 1 < len(self._pieces) and self._pieces[self._limit + 1].exists()
+
+    def _signal(self, sig: int) -> None:
+        if self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._proc.pid, sig)
+
+    def allow(self, piece: int) -> None:
+        """Pieces up to `piece` may be written (it is complete once the next one exists)."""
+        if piece > self._limit:
+            self._limit = piece
+            self._more.set()
+
+    async def run(self) -> None:
+        while self._proc.returncode is None:
+            if self._past():
+                if not self._stopped:
+                    self._signal(signal.SIGSTOP)
+                    self._stopped = True
+                self._more.clear()
+                await self._more.wait()
+            elif self._stopped:
+                self._signal(signal.SIGCONT)
+                self._stopped = False
+            else:
+                await asyncio.sleep(PACE)
 
 
 async def split(
@@ -86,12 +137,16 @@ async def split(
         proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,
                                                     stdout=asyncio.subprocess.DEVNULL, stderr=err,
                                                     preexec_fn=die_with_parent)
+    pacer = _Pacer(proc, pieces)
+    pacing = asyncio.create_task(pacer.run())  # ends with the muxer; cancelled in `finally`
     try:
         first_frame = 0
         unit_tb: Fraction | None = None  # the same for every unit of one split: probed once
         for i in range(plan.segments):
             first, last = plan.pieces_of(i)
-            ready = last + 1 if plan.head_packets(i) else last  # the piece whose existence says "done"
+            ready = _ready_piece(plan, i)  # the piece whose existence says "done"
+            # this unit's pieces and the next unit's, no more: the rest waits until asked for
+            pacer.allow(_ready_piece(plan, i + 1) if i + 1 < plan.segments else count)
             while proc.returncode is None and not (ready < count and pieces[ready].exists()):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(proc.wait(), POLL)
@@ -112,9 +167,17 @@ async def split(
                     pieces[k].unlink(missing_ok=True)  # no unit needs it any more: free the disk early
             yield seg
     finally:
+        pacing.cancel()
         if proc.returncode is None:
-            proc.kill()
+            proc.kill()  # SIGKILL ends a stopped process too
             await proc.wait()
+
+
+def _ready_piece(plan: Plan, segment: int) -> int:
+    """The piece whose existence says every piece unit `segment` is made of is complete
+    (the segment muxer closes a piece before it opens the next)."""
+    _, last = plan.pieces_of(segment)
+    return last + 1 if plan.head_packets(segment) else last
 
 
 # Codecs MPEG-TS carries that may reorder frames: their pieces are joined in TS, which keeps

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import sys
 import shutil
 import time
 from collections import Counter
@@ -80,6 +81,10 @@ class SlurmDispatcher:
     @property
     def threads(self) -> int | None:
         return self.s.cpus_per_task
+
+    @property
+    def holds(self) -> int:
+        return sys.maxsize  # an array is submitted once every segment is cut
 
     @property
     def slots(self) -> int:
