@@ -206,6 +206,8 @@ class HostPipeline:
                 self._stage("send", "sending", seg)
                 started = _clock()
                 try:
+                    if att.revoked.is_set() or self.work.is_done(seg.index):
+                        raise _Revoked(seg.index)  # (a done segment's unit is freed: nothing to send)
                     await self._unless_revoked(att, self.t.put(seg.unit, seg.input_name,
                                                                self._bytes(seg, "up", seg.size)))
                 except _Revoked:  # taken over by an idle host (or done elsewhere) meanwhile
@@ -213,11 +215,13 @@ class HostPipeline:
                     self._forget(att)
                     await self.t.remove(seg.input_name)
                     continue
-                except YaffError as exc:
+                except (YaffError, OSError) as exc:
                     self._ahead.release()
                     if self.work.is_done(seg.index):  # done elsewhere meanwhile (its unit is freed)
                         self._drop(seg, "late")
                         continue
+                    if not isinstance(exc, YaffError):
+                        raise
                     await self._attempt_failed(seg, exc)
                     continue
                 seconds = _clock() - started

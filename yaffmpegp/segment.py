@@ -32,6 +32,7 @@ class Segment:
     gap: int = 0
     first: Fraction | None = None  # where its first output frame is shown, when not at its first own frame
     clones: int = 0  # copies of its first frame a constant-rate single pass writes before it
+    nbytes: int | None = None  # the unit's size when it was cut (it is deleted once the segment is done)
 
     def timeline_shift(self, origin: Fraction, source_tb: Fraction) -> int:
         """Unit ticks to take off so the filters see a single pass's timestamps: that pass
@@ -82,7 +83,7 @@ class Segment:
 
     @property
     def size(self) -> int:
-        return self.unit.stat().st_size
+        return self.nbytes if self.nbytes is not None else self.unit.stat().st_size
 
     def encoded_as(self, rate: Fraction, ext: str, clones: int = 0) -> Segment:
         """This segment once the encode is known: `rate` output frames per source frame

@@ -267,5 +267,6 @@ async def _make_unit(i: int, whole: list[Path], head_piece: Path | None, own: bo
         trim, window = Trim(packets[0].pts - margin, None), Trim(key.pts, end)
     else:
         trim, window = Trim(key.pts - margin, None if end is None else end - margin), None
-    seg = Segment(i, first_frame, owned, owned, duration, trim, unit, "nut", shift, unit_tb, window, 2 * margin)
+    seg = Segment(i, first_frame, owned, owned, duration, trim, unit, "nut", shift, unit_tb, window, 2 * margin,
+                  nbytes=unit.stat().st_size)
     return seg, unit_tb
