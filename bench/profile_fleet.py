@@ -146,8 +146,12 @@ def report(results: dict, single, src: Path, prof: Path, args: argparse.Namespac
           f"(user {rusage['user']:.2f}, sys {rusage['sys']:.2f})")
     for k, v in sorted(by_kind.items(), key=lambda kv: -sum(kv[1])):
         print(f"    {k:58s} {sum(v):6.2f} s in {len(v)} calls")
+    print("  the costliest calls:")
+    for c in sorted(calls, key=lambda c: -c["cpu"])[:12]:
+        shown = " ".join(a if len(a) < 40 else "…" + a[-30:] for a in c["argv"])
+        print(f"    {c['cpu']:5.2f} s  {c['tool']} {shown[:150]}")
     rest = sample.parts["coordinator"] - rusage["self_cpu"] - sum(sum(v) for v in by_kind.values())
-    print(f"    {'the rest (the shims themselves, ...)':58s} {rest:6.2f} s")
+    print(f"    {'the rest (mostly the shims: a Python start-up each)':58s} {rest:6.2f} s")
     size = src.stat().st_size
     t0 = time.process_time()
     with open(src, "rb") as f:
