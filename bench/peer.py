@@ -109,7 +109,7 @@ def packets(path: Path) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=40)
+    ap.add_argument("--seconds", type=int, default=24)
     ap.add_argument("--segment-length", type=float, default=4)
     ap.add_argument("--hosts", type=int, default=3)
     ap.add_argument("--tree", type=Path, default=ROOT, help="the yaffmpegp checkout to run (default: this one)")

@@ -99,7 +99,7 @@ def category(func: tuple[str, int, str]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=40)
+    ap.add_argument("--seconds", type=int, default=24)
     ap.add_argument("--segment-length", type=float, default=4)
     ap.add_argument("--hosts", type=int, default=3)
     ap.add_argument("--top", type=int, default=25)
