@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get
 
-.PHONY: demo test test-fast deps-run deps-test venv fleet fleet-down slurm slurm-down bench clean
+.PHONY: demo test test-fast deps-run deps-test deps-bench venv fleet fleet-down slurm slurm-down bench clean
 
 # Debian packages, installed only when missing: ffmpeg for running, sshd for the test fleet.
 deps-run:
@@ -25,6 +25,10 @@ deps-test: deps-run
 		[ -x "$${p#*:}" ] || missing="$$missing $${p%%:*}"; \
 	done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(APT) update -q && $(APT) install -y -q $$missing; fi
+
+# ip and tc for the bench's shaped links (network namespaces, tbf).
+deps-bench: deps-test
+	@command -v tc >/dev/null && command -v ip >/dev/null || { echo "installing: iproute2"; $(APT) update -q && $(APT) install -y -q iproute2; }
 
 $(BIN)/yaffmpegp: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("yaffmpegp needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -44,12 +48,14 @@ test: deps-test venv
 test-fast: deps-test venv
 	$(BIN)/pytest -m "not slow"
 
-bench: deps-test venv
+bench: deps-bench venv
 	$(BIN)/python bench/sim.py
 	$(BIN)/python bench/local.py
 	$(BIN)/python bench/fleet.py
 	bash bench/context.sh
 	$(BIN)/python bench/seglen.py --seconds 60
+	$(BIN)/python bench/peer.py
+	$(BIN)/python bench/link.py
 
 # A local three-host SSH fleet (real sshd, one unix user each) to try --hostlist; needs root.
 FLEET_DIR ?= /tmp/yaffmpegp-fleet

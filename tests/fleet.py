@@ -15,6 +15,9 @@ Sessions get, through sshd `SetEnv`:
 ID is derived from the base dir: two fleets (two test sessions) can share the unix users
 without touching each other's keys, files or processes.
 
+`Fleet.start(..., netns=[(namespace, address), ...])` runs hosts' sshd inside network
+namespaces a caller made (bench/link.py: shaped links), listening on those addresses.
+
 Needs root (useradd, sshd). No pytest here: `tests/integration/conftest_fleet.py` wraps it.
 
     python -m tests.fleet up DIR     # 3 hosts, prints the ssh config and an example command
@@ -33,6 +36,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -67,11 +71,13 @@ class FleetHost:
     host_key: str  # "ssh-ed25519 AAAA..." (public)
     env: list[str]  # sshd SetEnv for its sessions
     pid: int | None = None
+    address: str = "127.0.0.1"  # where its sshd listens
+    netns: str | None = None  # the network namespace its sshd runs in (`ip netns exec`)
 
     @property
     def spec(self) -> str:
-        """`user@127.0.0.1:port`, for callers that do not use the ssh config."""
-        return f"{self.user}@127.0.0.1:{self.port}"
+        """`user@address:port`, for callers that do not use the ssh config."""
+        return f"{self.user}@{self.address}:{self.port}"
 
     @property
     def uid(self) -> int:
@@ -139,8 +145,13 @@ class Fleet:
 
     # ----- lifecycle ---------------------------------------------------------------------
 
-    def start(self, n: int, base_dir: str | Path, *, without_ffmpeg: int = 0) -> Fleet:
-        """Start `n` hosts with ffmpeg, then `without_ffmpeg` hosts without it."""
+    def start(self, n: int, base_dir: str | Path, *, without_ffmpeg: int = 0,
+              netns: Sequence[tuple[str, str]] = ()) -> Fleet:
+        """Start `n` hosts with ffmpeg, then `without_ffmpeg` hosts without it.
+
+        `netns`: (namespace, address) for the first hosts, in order: that host's sshd runs in
+        the (existing) network namespace and listens on the address, which must be reachable
+        from here (the bench's shaped links); the other hosts listen on 127.0.0.1."""
         if os.geteuid() != 0:
             raise FleetError("the fleet needs root (useradd, sshd)")
         self.base_dir = Path(base_dir).resolve()
@@ -151,6 +162,8 @@ class Fleet:
             self._make_keys()
             for i in range(1, n + without_ffmpeg + 1):
                 h = self._make_host(i, has_ffmpeg=i <= n)
+                if i <= len(netns):
+                    h.netns, h.address = netns[i - 1]
                 self.hosts.append(h)
                 self._start_sshd(h, new_port=True)
             self._write_client_files()
@@ -289,7 +302,7 @@ class Fleet:
         Path(h.dir, "sshd_config").write_text(
             f"""# written by tests/fleet.py for fleet host {h.name}
 Port {h.port}
-ListenAddress 127.0.0.1
+ListenAddress {h.address}
 HostKey {h.dir}/ssh_host_ed25519_key
 PidFile {h.dir}/sshd.pid
 AllowUsers {h.user}
@@ -324,15 +337,15 @@ Subsystem sftp internal-sftp
             auth.write_text("".join(ln for ln in _lines(auth) if self._tag not in ln))
 
     def _write_client_files(self) -> None:
-        lines = [f"[127.0.0.1]:{h.port} {h.host_key}\n" for h in self.hosts]
+        lines = [f"[{h.address}]:{h.port} {h.host_key}\n" for h in self.hosts]
         self.known_hosts.write_text("".join(lines))
         stranger = _public(self.stranger_key.with_suffix(".pub"))
-        wrong = [f"[127.0.0.1]:{h.port} {stranger}\n" if h.index == 1 else line
+        wrong = [f"[{h.address}]:{h.port} {stranger}\n" if h.index == 1 else line
                  for h, line in zip(self.hosts, lines)]
         self.wrong_known_hosts.write_text("".join(wrong))
         blocks = [
             f"Host {h.name}\n"
-            f"    HostName 127.0.0.1\n"
+            f"    HostName {h.address}\n"
             f"    Port {h.port}\n"
             f"    User {h.user}\n"
             f"    IdentityFile {self.client_key}\n"
@@ -366,10 +379,11 @@ Subsystem sftp internal-sftp
 
     def _spawn_sshd(self, h: FleetHost) -> None:
         config = Path(h.dir, "sshd_config")
+        inside = ["ip", "netns", "exec", h.netns] if h.netns else []  # execs sshd: same pid
         log = open(Path(h.dir, "sshd.log"), "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = subprocess.Popen(
-                [SSHD, "-D", "-e", "-f", str(config)],
+                [*inside, SSHD, "-D", "-e", "-f", str(config)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True,  # survives `python -m tests.fleet up` exiting
             )
@@ -382,7 +396,7 @@ Subsystem sftp internal-sftp
             if proc.poll() is not None:
                 h.pid = None
                 raise FleetError(f"sshd for {h.name} exited ({proc.returncode}):\n{self._log(h)}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", h.port), 0.2):
+            with contextlib.suppress(OSError), socket.create_connection((h.address, h.port), 0.2):
                 return
             time.sleep(0.02)
         raise FleetError(f"sshd for {h.name} did not accept connections on port {h.port}")
