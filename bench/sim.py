@@ -19,6 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from yaffmpegp.sim.scenario import Scenario, run, saturation  # noqa: E402
 
 SCENARIOS = [
+    # few rounds: the tail decides; cut as the planner does knowing the slots, or not
+    Scenario("20 hosts, 40 segments, no faults", 20, 40, stragglers=0, lost=0),
+    Scenario("20 hosts, 40 segments, no faults, tail shaped by the planner", 20, 40, stragglers=0, lost=0,
+             tail_shaped=True),
     Scenario("10 hosts, 100 segments", 10, 100),
     Scenario("100 hosts, 1,000 segments", 100, 1000),
     Scenario("100 hosts, 1,000 segments, FFV1 (link-bound)", 100, 1000, bytes_per_frame=277_000),

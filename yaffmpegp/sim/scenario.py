@@ -16,6 +16,8 @@ from pathlib import Path
 from ..events import AttemptStarted, Event, Events, SegmentDone
 from ..ffcmd import Trim
 from ..pipeline import HostPipeline, PipelineSettings
+from ..plan import plan_cuts
+from ..probe import Packet
 from ..report import RunStats
 from ..scheduler import WorkQueue
 from ..segment import Segment
@@ -39,6 +41,7 @@ class Scenario:
     coordinator_link: float = 1.25e9  # bytes per second each way (10 Gbit/s)
     prefetch: int = 1
     longest_first: bool = False
+    tail_shaped: bool = False  # cut as plan_cuts does knowing the slots: shorter segments at the end
 
 
 @dataclass
@@ -75,7 +78,7 @@ def make_fleet(sc: Scenario) -> list[SimHost]:
         link = rng.choices([12.5e6, 125e6, 1.25e9], [0.2, 0.6, 0.2])[0]
         slots = rng.choices([1, 2, 4], [0.5, 0.3, 0.2])[0]
         hosts.append(SimHost(f"h{i:04d}", fps, link, slots))
-    expect = _bound(sc, hosts, _frames(sc))
+    expect = _bound(sc, hosts, _frames(sc, hosts))
     out = []
     for i, h in enumerate(hosts):
         out.append(SimHost(h.name, h.fps, h.link, h.slots,
@@ -84,10 +87,14 @@ def make_fleet(sc: Scenario) -> list[SimHost]:
     return out
 
 
-def _frames(sc: Scenario) -> list[int]:
+def _frames(sc: Scenario, hosts: list[SimHost]) -> list[int]:
     rng = random.Random(sc.seed + 1)
     frames = [sc.frames + rng.randrange(0, 250) for _ in range(sc.segments)]
     frames[-1] = max(1, frames[-1] // 3)  # the last segment is shorter
+    if sc.tail_shaped:  # the same video (keyframes every second at 30 fps) cut by the real planner
+        packets = [Packet(pts=i, key=i % 30 == 0) for i in range(sum(frames))]
+        plan = plan_cuts(packets, Fraction(1, 30), sc.frames / 30, slots=sum(h.slots for h in hosts))
+        frames = list(plan.frames)
     return frames
 
 
@@ -189,7 +196,7 @@ async def _run(sc: Scenario, hosts: list[SimHost], frames: list[int], tmp: Path)
 
 def run(sc: Scenario) -> Result:
     hosts = make_fleet(sc)
-    frames = _frames(sc)
+    frames = _frames(sc, hosts)
     with tempfile.TemporaryDirectory(prefix="yaff-sim-") as tmp:
         return clock.run(_run(sc, hosts, frames, Path(tmp)))
 
