@@ -29,25 +29,27 @@ OPTS = ["-vf", "bwdif", "-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac"]
 FAST_OPTS = ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "copy"]
 
 
-def make_sample(path: Path, seconds: int) -> None:
+def _lavfi_sample(path: Path, seconds: int, video: str, codecs: list[str]) -> None:
+    """`video` (a lavfi graph) with a sine tone, `seconds` long, encoded with `codecs`; made once."""
     if path.exists():
         return
     subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y",
-                    "-f", "lavfi", "-i", f"testsrc2=size=720x480:rate=30000/1001:duration={seconds},setfield=tff",
+                    "-f", "lavfi", "-i", video.format(seconds=seconds),
                     "-f", "lavfi", "-i", f"sine=frequency=1000:sample_rate=48000:duration={seconds}",
-                    "-c:v", "ffv1", "-level", "3", "-g", "1", "-c:a", "pcm_s16le", "-ac", "2", str(path)],
-                   check=True)
+                    *codecs, str(path)], check=True)
+
+
+def make_sample(path: Path, seconds: int) -> None:
+    """480i FFV1 with PCM audio: a VHS capture."""
+    _lavfi_sample(path, seconds, "testsrc2=size=720x480:rate=30000/1001:duration={seconds},setfield=tff",
+                  ["-c:v", "ffv1", "-level", "3", "-g", "1", "-c:a", "pcm_s16le", "-ac", "2"])
 
 
 def make_fast_sample(path: Path, seconds: int) -> None:
     """320x240 H.264 (a little noise, so it weighs what a real one does) with AAC audio."""
-    if path.exists():
-        return
-    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y",
-                    "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=30:duration={seconds},noise=alls=12:allf=t",
-                    "-f", "lavfi", "-i", f"sine=frequency=1000:sample_rate=48000:duration={seconds}",
-                    "-c:v", "libx264", "-preset", "veryfast", "-g", "250", "-b:v", "700k",
-                    "-c:a", "aac", "-b:a", "96k", str(path)], check=True)
+    _lavfi_sample(path, seconds, "testsrc2=size=320x240:rate=30:duration={seconds},noise=alls=12:allf=t",
+                  ["-c:v", "libx264", "-preset", "veryfast", "-g", "250", "-b:v", "700k",
+                   "-c:a", "aac", "-b:a", "96k"])
 
 
 def _disk_use(root: Path) -> int:

@@ -12,7 +12,7 @@ import asyncio
 import shlex
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -25,10 +25,7 @@ from .probe import MediaInfo, probe_media, probe_packets
 from .settings import Settings
 from .window import default_workdir_base
 from .transport import HostRequirements, Transport
-
-#: makes the hosts of a run: (settings, local parent dir for local workers) -> transports
-TransportFactory = Callable[[Settings, Path], list[Transport]]
-
+from .transport.factory import TransportFactory
 
 @dataclass(frozen=True)
 class InputPlan:

@@ -7,7 +7,6 @@ import math
 import os
 import shutil
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -32,13 +31,9 @@ from .scheduler import WorkQueue
 from .segment import Segment
 from .settings import Settings
 from .split import split
-from .transport import HostRequirements, Transport
-from .transport.factory import make_transports as default_transports
+from .transport import HostRequirements
+from .transport.factory import TransportFactory, make_transports as default_transports
 from .window import UnitWindow, bytes_needed, check_free_space, default_workdir_base
-
-
-#: makes the hosts of a run: (settings, local parent dir for local workers) -> transports
-TransportFactory = Callable[[Settings, Path], list[Transport]]
 
 
 @dataclass(frozen=True)

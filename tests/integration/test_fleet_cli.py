@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests import media
+from tests.signals import interrupt_when
 from tests.integration.conftest_fleet import fleet  # noqa: F401
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
@@ -109,10 +110,8 @@ def test_only_unreachable_hosts_is_a_clear_error(yaff, sources, tmp_path: Path) 
 
 def test_sigint_mid_run_leaves_nothing_on_hosts(fleet, tmp_path: Path) -> None:  # noqa: F811
     """Ctrl-C while hosts encode: exit 130, remote ffmpegs killed, remote work dirs removed."""
-    import signal
     import subprocess
     import sys
-    import time
 
     src = media.vhs_ffv1(tmp_path / "long.mkv", seconds=20)
     out = tmp_path / "out.mp4"
@@ -121,18 +120,8 @@ def test_sigint_mid_run_leaves_nothing_on_hosts(fleet, tmp_path: Path) -> None: 
                              "--workdir", str(tmp_path), "--segment-length", "2",
                              "-c:v", "libx264", "-preset", "slow", "-c:a", "aac"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not any(fleet.host_processes(n, "ffmpeg") for n in fleet.names[:2]):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no host ever started encoding"
-            time.sleep(0.2)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    err = interrupt_when(proc, lambda: any(fleet.host_processes(n, "ffmpeg") for n in fleet.names[:2]),
+                         "no host ever started encoding")
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     _nothing_left(fleet)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import media
+from tests.signals import interrupt_when
 
 pytestmark = pytest.mark.slow
 
@@ -38,18 +39,8 @@ def test_sigint_mid_run_cleans_up(tmp_path: Path) -> None:
                              "--workdir", str(work), "--segment-length", "2",
                              "-c:v", "libx264", "-preset", "slow", "-c:a", "aac"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not _our_ffmpegs(str(work) + "/") or not list(work.glob("*/encoded")):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the run never started encoding"
-            time.sleep(0.2)
-        time.sleep(1.0)  # encoders are running now
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    err = interrupt_when(proc, lambda: bool(_our_ffmpegs(str(work) + "/") and list(work.glob("*/encoded"))),
+                         "the run never started encoding")
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     time.sleep(0.5)

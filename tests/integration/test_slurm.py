@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests import media
+from tests.signals import interrupt_when
 from tests.integration.conftest_slurm import slurm  # noqa: F401
 from tests.integration.test_exact import _streams
 from tests.slurm_cluster import Cluster
@@ -92,18 +91,8 @@ def test_sigint_cancels_the_array_and_cleans_up(slurm: Cluster, tmp_path: Path) 
             "-vf", "realtime", "-c:v", "ffv1", "-c:a", "copy"]  # paced: each task runs ~3 s
     env = {**os.environ, **slurm.env}
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 60
-        while not list(work.glob("*/slurm/*/*.progress")):  # a task's ffmpeg runs
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no task ever started"
-            time.sleep(0.2)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    err = interrupt_when(proc, lambda: bool(list(work.glob("*/slurm/*/*.progress"))),  # a task's ffmpeg runs
+                         "no task ever started", settle=0.5, timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert slurm.jobs() == [], "tasks were left in the queue"

@@ -3,6 +3,7 @@ the inventory's hosts (--hosts), each with its own settings."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,10 @@ from .lease import LeaseTimes
 from .local import LocalTransport
 from .mounted import MountedTransport
 from .ssh import SSHTransport
+
+
+#: makes the hosts of a run: (settings, local parent dir for local workers) -> transports
+TransportFactory = Callable[[Settings, Path], list[Transport]]
 
 
 def local_workers(s: Settings, parent: Path) -> list[Transport]:
