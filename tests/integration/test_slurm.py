@@ -81,6 +81,30 @@ def test_a_task_that_fails_is_submitted_again(slurm: Cluster, sources, yaff, tmp
 
 
 @pytest.mark.slow
+def test_a_task_whose_encode_freezes_is_cancelled_and_submitted_again(slurm: Cluster, sources, yaff, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first encode any task starts is frozen (SIGSTOP, by a shell function the setup line
+    defines): its progress stops moving, the watchdog cancels that task (scancel) and its
+    segment goes into a new array; the output is still exact."""
+    monkeypatch.setenv("SLURM_CONF", slurm.env["SLURM_CONF"])
+    src = sources["vhs"]
+    once = shlex.quote(str(tmp_path / "froze once"))
+    setup = ("ffmpeg() { if [ \"$2\" != -encoders ] && [ ! -e " + once + " ]; then touch " + once + "; "
+             "command ffmpeg \"$@\" & p=$!; kill -STOP $p; wait $p; else command ffmpeg \"$@\"; fi; }")
+    opts = ["-c:v", "ffv1", "-c:a", "copy"]
+    ours, events = tmp_path / "ours.mkv", tmp_path / "events.jsonl"
+    r = yaff("--backend", "slurm", "--slurm-setup", setup, "--stale-timeout", "3", "--file", src, "-o", ours,
+             "--segment-length", "2", "--events", events, *opts)
+    assert r.returncode == 0, r.stderr
+    failed = [e for e in _events(events) if e["event"] == "attempt_failed"]
+    assert len(failed) == 1 and failed[0]["retry"] and "no progress for 3 s" in failed[0]["error"], failed
+    single = media.single_pass(src, tmp_path / "single.mkv", opts)
+    assert media.frame_hashes(ours) == media.frame_hashes(single)
+    assert list(yaff.work.iterdir()) == []
+    assert slurm.jobs() == [] or all(" COMPLET" in j or " CANCEL" in j for j in slurm.jobs())
+
+
+@pytest.mark.slow
 def test_sigint_cancels_the_array_and_cleans_up(slurm: Cluster, tmp_path: Path) -> None:
     src = media.vhs_ffv1(tmp_path / "long.mkv", seconds=12)
     work = tmp_path / "work"

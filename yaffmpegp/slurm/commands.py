@@ -101,6 +101,11 @@ def scancel_argv(name: str) -> list[str]:
     return ["scancel", f"--name={name}", f"--user={os.getuid()}"]
 
 
+def scancel_task_argv(job: str, index: int) -> list[str]:
+    """Cancel one task of an array."""
+    return ["scancel", f"{job}_{index}"]
+
+
 def queued_argv(name: str) -> list[str]:
     """Our jobs of this name not yet ended, one line each (none: all gone)."""
     return ["squeue", "--noheader", f"--name={name}", f"--user={os.getuid()}", "--format=%i"]

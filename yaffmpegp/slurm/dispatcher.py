@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..dispatch import Dispatch
-from ..errors import EncodeError, HostError, ToolError, UsageError, VerifyError, YaffError
+from ..errors import EncodeError, HostError, StaleError, ToolError, UsageError, VerifyError, YaffError
 from ..events import AttemptFailed, ClusterQueue, EncodeProgress, Events, HostUp, SegmentDone, Stage
 from ..journal import Journal
 from ..probe import count_frames, first_error_line
@@ -33,7 +33,7 @@ from ..settings import SlurmSettings
 from ..transport import HostRequirements
 from . import script as sc
 from .commands import TaskState, check_cluster, parse_job_id, parse_squeue, queued_argv, sbatch_argv, \
-    scancel_argv, slurm_cmd, squeue_argv
+    scancel_argv, scancel_task_argv, slurm_cmd, squeue_argv
 
 T = TypeVar("T")
 POLL = 0.5  # seconds between looks at the files the tasks write (done markers, progress)
@@ -51,6 +51,7 @@ class _Task:
     slot: int | None = None  # its line in the status display while it runs
     frame: int = 0
     ended: float | None = None  # when squeue first showed it ended without a marker
+    moved: float | None = None  # when it started running, or its progress last moved
 
 
 class SlurmDispatcher:
@@ -239,6 +240,11 @@ class _Follow:
         if state is not None and state.state == "RUNNING":
             self._running(task)
             self._progress(task)
+            stale = self.d.pipeline.stale_timeout
+            if task.moved is not None and time.monotonic() - task.moved > stale:  # the watchdog, as on a fleet
+                await slurm_cmd(scancel_task_argv(task.job, task.seg.index))
+                return StaleError(f"no progress for {stale:g} s: task cancelled", host=state.node or None,
+                                  segment=task.seg.index)
         if not fresh:
             return None  # squeue is asked less often than the files are read: judge then
         if state is not None and state.active:
@@ -321,6 +327,7 @@ class _Follow:
         else:
             task.slot, self.slots = self.slots, self.slots + 1
         task.frame = 0
+        task.moved = time.monotonic()
         self.events.emit(Stage(self.o.label, f"encode{task.slot}", "encoding", task.seg.index))
 
     def _release(self, task: _Task) -> None:
@@ -346,6 +353,7 @@ class _Follow:
             parser.feed(line)
         if last and last[-1].frame != task.frame:
             task.frame = last[-1].frame
+            task.moved = time.monotonic()
             self.events.emit(EncodeProgress(self.o.label, task.seg.index, task.frame, last[-1].fps))
 
     def _counts(self, states: dict[tuple[str, int], TaskState]) -> None:
