@@ -66,8 +66,7 @@ def test_host_killed_mid_run_and_back(fleet, long_clip: Path, tmp_path: Path) ->
     assert "warning: h2 lost:" in err and "h2 is back" in err
     report = json.loads((tmp_path / "report.json").read_text())
     assert sum(h["segments"] for h in report["hosts"].values()) == report["segments"]
-    assert report["duplicates"]["speculative_attempts"] >= 1  # counted, with what it wasted
-    assert report["duplicates"]["dropped_attempts"] >= 1
+    # (whether a second attempt starts here depends on timing: the straggler test counts them)
     _exact_and_clean(fleet, long_clip, out)
 
 
