@@ -19,7 +19,7 @@ from pathlib import Path
 from .context import context_frames
 from .errors import InputError, ToolError, YaffError
 from .ffopts import RoutedOptions, option_table, split_options
-from .plan import Plan, add_context, plan_cuts
+from .plan import Plan
 from .preflight import Preflight, run_preflight
 from .probe import MediaInfo, probe_media, probe_packets
 from .settings import Settings
@@ -105,7 +105,7 @@ def _done(out: DryRun) -> DryRun:
 
 
 async def _plan_input(s: Settings, routed: RoutedOptions, tmp: Path, out: DryRun, slots: int) -> InputPlan:
-    from .job import check_paths  # (job imports the transports; a dry run needs only its checks)
+    from .job import check_paths, plan_video  # (job imports the transports; a dry run needs only these)
 
     check_paths(s)
     media = await probe_media(s.input, s.ffprobe)
@@ -118,9 +118,8 @@ async def _plan_input(s: Settings, routed: RoutedOptions, tmp: Path, out: DryRun
         out.lines.append("  the video is copied, not encoded: one ffmpeg runs here, no host is used")
         return InputPlan(s.input, s.output, media, pre, Plan((), (0,), 0))
     packets = await probe_packets(s.input, pre.video_in, s.ffprobe)
-    plan = plan_cuts(packets, vstream.time_base, s.segment_length, slots=slots)
-    before, after = context_frames(routed.video_filter, vstream.frame_rate, s.context)
-    plan = add_context(plan, packets, before, after)
+    plan = plan_video(s, routed, vstream, packets, slots)
+    before, after = context_frames(routed.video_filter, vstream.frame_rate, s.context)  # (to show them)
     rate = f"{float(vstream.frame_rate):.3f} fps" if vstream.frame_rate else "variable rate"
     named = "as named" if routed.video_codec else f"ffmpeg's choice for {s.output.suffix or 'the output'}"
     out.lines.append(f"  video: stream {pre.video_in}, {vstream.codec_name} {vstream.width}x{vstream.height}, "

@@ -26,7 +26,7 @@ from .fleet import FleetDispatcher
 from .plan import Plan, add_context, plan_at, plan_cuts
 from .trim import Kept, Span, kept_frames
 from .preflight import Preflight, run_preflight
-from .probe import MediaInfo, Stream, first_error_line, probe_media, probe_packets, run_tool
+from .probe import MediaInfo, Packet, Stream, first_error_line, probe_media, probe_packets, run_tool
 from .scheduler import WorkQueue
 from .segment import Segment
 from .settings import Settings
@@ -276,10 +276,7 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
     cuts are kept, whatever the hosts now: the tail's cuts depend on the `slots`)."""
     vstream = media.stream(stream)
     packets = await probe_packets(s.input, stream, s.ffprobe)
-    plan = (plan_at(packets, resume.journal.cuts) if resume.journal.done else None) or plan_cuts(
-        packets, vstream.time_base, s.segment_length, slots=slots)
-    before, after = context_frames(routed.video_filter, vstream.frame_rate, s.context)
-    plan = add_context(plan, packets, before, after)
+    plan = plan_video(s, routed, vstream, packets, slots, resume.journal.cuts if resume.journal.done else ())
     planned.set_result(plan)
     kept: dict[int, Kept] | None = None
     workdir.mkdir()
@@ -317,6 +314,17 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
             else:
                 await work.add(seg)
     await work.close()
+
+
+def plan_video(s: Settings, routed: RoutedOptions, vstream: Stream, packets: list[Packet], slots: int,
+               earlier: list[int] | tuple[()] = ()) -> Plan:
+    """Where to cut the video, with the context its filters need: an earlier run's cuts
+    (`earlier`, to resume it whatever the hosts now) if they are this video's keyframes,
+    else cuts made for `slots` encodes at once."""
+    plan = (plan_at(packets, earlier) if earlier else None) or plan_cuts(
+        packets, vstream.time_base, s.segment_length, slots=slots)
+    before, after = context_frames(routed.video_filter, vstream.frame_rate, s.context)
+    return add_context(plan, packets, before, after)
 
 
 def initial_clones(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan) -> int:
