@@ -215,13 +215,11 @@ class HostPipeline:
                     self._forget(att)
                     await self.t.remove(seg.input_name)
                     continue
-                except (YaffError, OSError) as exc:
+                except YaffError as exc:  # (transports report a unit gone meanwhile as a TransferError)
                     self._ahead.release()
                     if self.work.is_done(seg.index):  # done elsewhere meanwhile (its unit is freed)
                         self._drop(seg, "late")
                         continue
-                    if not isinstance(exc, YaffError):
-                        raise
                     await self._attempt_failed(seg, exc)
                     continue
                 seconds = _clock() - started
