@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import glob
-import shutil
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import ExitCode, OutputError, ToolError, UsageError, YaffError
+from .errors import ExitCode, OutputError, UsageError, YaffError
 from .events import Encoded, Events, InputEvents, InputFinished, InputStarted
-from .ffopts import option_table, split_options
 from .probe import probe_media
 from .settings import Settings, default_output
 
@@ -103,10 +101,9 @@ async def run_batch(base: Settings, inputs: Sequence[Path], outputs: Sequence[Pa
                     run_one: RunOne) -> list[InputResult]:
     """Run every input; the results in input order. Errors shared by all inputs (a missing
     ffmpeg, options ffmpeg rejects) end the batch before any work."""
-    for tool in (base.ffmpeg, base.ffprobe):
-        if shutil.which(tool) is None:
-            raise ToolError(f"{tool} not found: install ffmpeg (e.g. apt-get install ffmpeg)")
-    split_options(base.ffmpeg_args, option_table(base.ffmpeg))
+    from .job import check_command  # (the CLI imports this module for its arguments: jobs only when run)
+
+    check_command(base)
     for out in outputs:
         out.parent.mkdir(exist_ok=True)
     seconds = await asyncio.gather(*(media_seconds(p, base.ffprobe) for p in inputs))

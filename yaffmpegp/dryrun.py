@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .context import context_frames
-from .errors import InputError, ToolError, YaffError
-from .ffopts import RoutedOptions, option_table, split_options
+from .errors import InputError, YaffError
+from .ffopts import RoutedOptions
 from .plan import Plan
 from .preflight import Preflight, run_preflight
 from .probe import MediaInfo, probe_media, probe_packets
@@ -59,10 +58,9 @@ class DryRun:
 async def dry_run(s: Settings, jobs: Sequence[tuple[Path, Path]], make_transports: TransportFactory,
                   batch: bool = False) -> DryRun:
     """`jobs`: (input, output) pairs; in a `batch`, an existing output is skipped, not a problem."""
-    for tool in (s.ffmpeg, s.ffprobe):
-        if shutil.which(tool) is None:
-            raise ToolError(f"{tool} not found: install ffmpeg (e.g. apt-get install ffmpeg)")
-    routed = split_options(s.ffmpeg_args, option_table(s.ffmpeg))
+    from .job import check_command
+
+    routed = check_command(s)
     out = DryRun()
     base = s.workdir or default_workdir_base()
     with tempfile.TemporaryDirectory(prefix="yaffmpegp-dry-run-", dir=base) as tmp:

@@ -66,6 +66,14 @@ def check_paths(s: Settings) -> None:
         raise OutputError(f"{out}: the directory {out.parent} is not writable")
 
 
+def check_command(s: Settings) -> RoutedOptions:
+    """ffmpeg and ffprobe are there and take the user's options: those options, routed."""
+    for tool in (s.ffmpeg, s.ffprobe):
+        if shutil.which(tool) is None:
+            raise ToolError(f"{tool} not found: install ffmpeg (e.g. apt-get install ffmpeg)")
+    return split_options(s.ffmpeg_args, option_table(s.ffmpeg))
+
+
 def filter_assets(routed: RoutedOptions) -> tuple[tuple[str, Path], ...]:
     """The files the video filters read (a LUT, subtitles, a font, a logo): each host gets
     its own copy, and its filters are pointed at it."""
@@ -83,10 +91,7 @@ def partial_path(out: Path) -> Path:
 
 async def run(s: Settings, events: Events, make_transports: TransportFactory | None = None) -> JobResult:
     check_paths(s)
-    for tool in (s.ffmpeg, s.ffprobe):
-        if shutil.which(tool) is None:
-            raise ToolError(f"{tool} not found: install ffmpeg (e.g. apt-get install ffmpeg)")
-    routed = split_options(s.ffmpeg_args, option_table(s.ffmpeg))
+    routed = check_command(s)
     media = await probe_media(s.input, s.ffprobe)
     if not media.video_streams:
         raise InputError(f"{s.input}: no video stream")
