@@ -36,6 +36,7 @@ class Plan:
     starts: tuple[int, ...] = ()
     heads: tuple[int, ...] = ()
     shown: tuple[int, ...] = ()  # every frame's timestamp, in display order (for trims)
+    durations: tuple[int, ...] = ()  # their packets' durations (0: unknown), in the same order
 
     @property
     def segments(self) -> int:
@@ -198,7 +199,8 @@ def plan_at(packets: Sequence[Packet], cut_pts: Sequence[int]) -> Plan | None:
 def _plan_at(packets: Sequence[Packet], chosen: Sequence[int]) -> Plan:
     cuts = tuple(Cut(i, packets[i].pts, leading_pictures(packets, i) if n else 0)
                  for n, i in enumerate(chosen))
-    shown = sorted(p.pts for p in packets)
+    order = sorted(packets, key=lambda p: p.pts)
+    shown = [p.pts for p in order]
     edges = [bisect_left(shown, c.pts) for c in cuts] + [len(shown)]  # (frames before the first cut: none)
     frames = tuple(b - a for a, b in zip(edges, edges[1:]))
-    return Plan(cuts, frames, len(packets), shown=tuple(shown))
+    return Plan(cuts, frames, len(packets), shown=tuple(shown), durations=tuple(p.duration for p in order))

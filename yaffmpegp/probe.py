@@ -19,6 +19,7 @@ class Stream:
     time_base: Fraction
     start_time: float | None
     frame_rate: Fraction | None  # r_frame_rate for video
+    avg_frame_rate: Fraction | None = None
     attached_pic: bool = False
     width: int | None = None
     height: int | None = None
@@ -53,6 +54,7 @@ class Packet:
 
     pts: int
     key: bool
+    duration: int = 0  # as the demuxer gives it (0: unknown)
 
 
 def _fraction(text: str | None) -> Fraction | None:
@@ -145,6 +147,7 @@ def parse_media(path: Path, data: dict) -> MediaInfo:
             time_base=_fraction(s.get("time_base")) or Fraction(1, 1000),
             start_time=_float(s.get("start_time")),
             frame_rate=_fraction(s.get("r_frame_rate")),
+            avg_frame_rate=_fraction(s.get("avg_frame_rate")),
             attached_pic=bool(s.get("disposition", {}).get("attached_pic")),
             width=s.get("width"),
             height=s.get("height"),
@@ -179,24 +182,25 @@ async def probe_media(path: Path, ffprobe: str = "ffprobe") -> MediaInfo:
 
 
 def parse_packets(csv_text: str) -> list[Packet]:
-    """Packets from `ffprobe -show_entries packet=pts,dts,flags -of csv=p=0`."""
+    """Packets from `ffprobe -show_entries packet=pts,dts,duration,flags -of csv=p=0` (ffprobe
+    prints them in that order, sometimes with an empty field after)."""
     packets = []
     for line in csv_text.splitlines():
         parts = line.strip().split(",")
-        if len(parts) < 3:
+        if len(parts) < 4:
             continue
-        pts, dts, flags = parts[0], parts[1], parts[2]
+        pts, dts, duration, flags = parts[:4]
         stamp = pts if pts not in ("", "N/A") else dts
         if stamp in ("", "N/A"):
             continue  # a packet without any timestamp cannot be placed; ffmpeg drops it too
-        packets.append(Packet(int(stamp), flags.startswith("K")))
+        packets.append(Packet(int(stamp), flags.startswith("K"), int(duration) if duration.isdigit() else 0))
     return packets
 
 
 async def probe_packets(path: Path, stream: int, ffprobe: str = "ffprobe") -> list[Packet]:
     """Every packet of one stream, in decode order (demuxing only, no decoding)."""
     argv = [ffprobe, "-v", "error", "-select_streams", str(stream), "-show_entries",
-            "packet=pts,dts,flags", "-of", "csv=p=0", str(path)]
+            "packet=pts,dts,duration,flags", "-of", "csv=p=0", str(path)]
     code, out, err = await run_tool(argv)
     if code != 0:
         raise InputError(f"{path}: cannot read video packets ({first_error_line(err)})",

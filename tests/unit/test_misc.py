@@ -41,7 +41,8 @@ def test_on_grid() -> None:
 
 def test_probe_helpers() -> None:
     assert first_value("\n1/90000,\n\n1/90000\n") == "1/90000"
-    assert parse_packets("0,-1024,K_\n2048,-512,__\nN/A,N/A,__\n\n") == [Packet(0, True), Packet(2048, False)]
+    assert parse_packets("0,-1024,512,K_\n2048,-512,N/A,__,\nN/A,N/A,512,__\n\n") == [
+        Packet(0, True, 512), Packet(2048, False, 0)]
     err = "[libx264 @ 0x1] Error setting option crf to value abc.\nError initializing output stream 0:0 --\nConversion failed!\n"
     assert first_error_line(err) == "[libx264 @ 0x1] Error setting option crf to value abc."
 
