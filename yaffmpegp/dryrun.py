@@ -58,9 +58,9 @@ class DryRun:
 async def dry_run(s: Settings, jobs: Sequence[tuple[Path, Path]], make_transports: TransportFactory,
                   batch: bool = False) -> DryRun:
     """`jobs`: (input, output) pairs; in a `batch`, an existing output is skipped, not a problem."""
-    from .job import check_command
+    from .job import check_command, for_segments
 
-    routed = check_command(s)
+    routed = for_segments(check_command(s))
     out = DryRun()
     base = s.workdir or default_workdir_base()
     with tempfile.TemporaryDirectory(prefix="yaffmpegp-dry-run-", dir=base) as tmp:

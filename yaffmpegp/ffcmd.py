@@ -129,7 +129,7 @@ def ticks(seconds: Fraction, time_base: Fraction) -> int:
 
 
 def video_filter(trim: Trim, user_filter: str | None, upright: str | None = None, shift: int = 0,
-                 keep: tuple[Fraction, Fraction | None] | None = None) -> str:
+                 keep: tuple[Fraction, Fraction | None] | None = None, slots: str | None = None) -> str:
     """`upright` (the autorotation), then the trim to the unit's frames, then the user's
     filters: the order ffmpeg uses for its own input trims. Segments keep the source's
     timestamps; `shift` moves them to the single pass's timeline first, so filters that look
@@ -142,7 +142,8 @@ def video_filter(trim: Trim, user_filter: str | None, upright: str | None = None
         start, end = keep
         kept = f"trim=start={float(start):.6f}" + (f":end={float(end):.6f}" if end is not None else "")
     before = ",".join(f for f in (upright, trim.filter(), timeline) if f)
-    return filtergraph.wrap(user_filter, before, kept or "")
+    after = ",".join(f for f in (kept, slots) if f)  # `slots`: the frames put on the output's slots
+    return filtergraph.wrap(user_filter, before, after)
 
 
 def segment_args(
@@ -161,11 +162,13 @@ def segment_args(
     starts_at: Fraction | None = None,
     constant_rate: bool = False,
     progress: bool = True,
+    slots: tuple[str, Fraction] | None = None,
 ) -> list[str]:
     """Encode one segment: its video only, the context frames trimmed away before the user's
     filters, into an intermediate container that holds any codec. `encoder` is the one a
     single pass would use (the intermediate container's default would differ); the user's
-    own choice, among their options, comes after it and is the same."""
+    own choice, among their options, comes after it and is the same. `slots`: the filters that
+    put the frames on a single pass's output slots (retime.py), and the output's rate."""
     args = QUIET + (PROGRESS if progress else []) + ["-copyts", "-i", src, "-map", "0:v:0",
                                                      "-an", "-sn", "-dn", "-map_metadata", "-1",
                                                      "-map_chapters", "-1"]
@@ -176,7 +179,9 @@ def segment_args(
     if constant_rate:  # ffmpeg's constant-rate output from the timeline's start, as a single pass runs it
         args += ["-fps_mode", "cfr"]
     args += list(user_segment_opts)
-    args += ["-vf", video_filter(trim, user_filter, upright, shift, keep)]
+    if slots:  # the filters put each frame on its slot; the encoder keeps them there
+        args += ["-fps_mode", "passthrough", "-r", f"{slots[1].numerator}/{slots[1].denominator}"]
+    args += ["-vf", video_filter(trim, user_filter, upright, shift, keep, slots[0] if slots else None)]
     if starts_at:  # the file starts at 0, whatever its container can say of its start
         args += ["-output_ts_offset", f"{float(-starts_at):.6f}"]
     args += ["-f", fmt, "-y", out]

@@ -20,6 +20,7 @@ from enum import Enum, auto
 from functools import cache
 
 from . import filtergraph
+from .retime import parse_setpts
 from .errors import ToolError, UsageError
 from .trim import Span, span_of
 
@@ -85,8 +86,6 @@ REFUSED = {
     "progress": "-progress is set by yaffmpegp",
 }
 RETIMING_OPTIONS = {
-    "r": "-r converts the frame rate over the whole stream (ffmpeg drops and repeats frames by a "
-         "running count), which yaffmpegp cannot yet split exactly; convert the rate in a pass of its own",
     "fpsmax": "-fpsmax converts the frame rate over the whole stream, which yaffmpegp cannot yet split exactly",
 }
 # Output trims: the segments keep what a single pass keeps, the final mux trims the rest.
@@ -283,6 +282,12 @@ class RoutedOptions:
         return span_of(last.get("ss"), last.get("t"), last.get("to"))
 
     @property
+    def user_video_filter(self) -> str | None:
+        """The video filters as the user gave them (`video_filter` may be the segments' share)."""
+        chains = [opt.value for opt in self.all if opt.name == "vf" or (opt.name == "filter" and opt.stream_type == "v")]
+        return chains[-1] if chains else None
+
+    @property
     def autorotate(self) -> bool:
         """ffmpeg's default: turn the video upright by its display matrix (-noautorotate: don't)."""
         flags = [opt.name for opt in self.all if _base(opt.name) == "autorotate"]
@@ -333,7 +338,11 @@ def split_options(argv: Sequence[str], table: OptionTable) -> RoutedOptions:
 def check_filter(chain: str) -> None:
     """Refuse, before any work, a video filter chain that segments cannot reproduce."""
     filtergraph.wrap(chain, "null", "null")  # a graph yaffmpegp can put its trims around
-    for f in filtergraph.parse(chain):
+    filters = filtergraph.parse(chain)
+    several = filtergraph.chain_count(chain) > 1
+    for n, f in enumerate(filters):
+        if f.name == "setpts" and n == len(filters) - 1 and not several and parse_setpts(f.args) is not None:
+            continue  # a speed change at the end: the output's slots are worked out ahead (retime.py)
         why = filtergraph.unsplittable(f)
         if why:
             raise UsageError(f"the filter {f.name!r} cannot be split into segments exactly: {why}; "

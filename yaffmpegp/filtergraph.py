@@ -111,6 +111,11 @@ def parse(chain: str) -> list[Filter]:
     return filters
 
 
+def chain_count(chain: str) -> int:
+    """How many chains a graph has (`a;b`: two)."""
+    return len(_split(chain, ";"))
+
+
 def join_chain(chain: str, filters: list[Filter]) -> str:
     """`chain` with its filters replaced by `filters` (same count, same order)."""
     out, k = [], 0

@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import stat
+from bisect import bisect_left
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 from . import filtergraph
 from .errors import CheckError, InputError, OutputError, ToolError, UsageError, YaffError, first_error
 from .events import Checked, Events, Message, Planned, SegmentDone, Tick
-from .ffcmd import segment_args
+from .ffcmd import segment_args, ticks
 from .ffopts import RoutedOptions, option_table, split_options
 from .join import FinalMux, check, join
 from .joblock import LOCK, JobLock, lock_job_dir, remove_job_dir
@@ -25,6 +26,7 @@ from .dispatch import Dispatch, Dispatcher
 from .fleet import FleetDispatcher
 from .plan import Plan, add_context, plan_at, plan_cuts
 from .trim import Kept, Span, kept_frames
+from .retime import Clock, Retimed, auto_method, guessed_rate, retime, user_timing, without_timing
 from .preflight import Preflight, run_preflight
 from .probe import MediaInfo, Packet, Stream, first_error_line, probe_media, probe_packets, run_tool
 from .scheduler import WorkQueue
@@ -74,6 +76,20 @@ def check_command(s: Settings) -> RoutedOptions:
     return split_options(s.ffmpeg_args, option_table(s.ffmpeg))
 
 
+def for_segments(routed: RoutedOptions) -> RoutedOptions:
+    """With a frame-rate or speed change (-r, a trailing setpts), the segments take their
+    timing from the single pass's slots (retime.py), not from those options: the options
+    the segments get lose them (the single pass's sample and the user's argv keep them)."""
+    timing = user_timing(routed.all, routed.video_filter)
+    if not timing.asked:
+        return routed
+    if not routed.span.whole:
+        raise UsageError("a frame-rate or speed change (-r, setpts) with -ss/-t/-to is not yet exact: "
+                         "trim in a pass of its own")
+    segment, chain = without_timing(routed.segment, routed.video_filter)
+    return replace(routed, segment=segment, video_filter=chain)
+
+
 def filter_assets(routed: RoutedOptions) -> tuple[tuple[str, Path], ...]:
     """The files the video filters read (a LUT, subtitles, a font, a logo): each host gets
     its own copy, and its filters are pointed at it."""
@@ -91,7 +107,7 @@ def partial_path(out: Path) -> Path:
 
 async def run(s: Settings, events: Events, make_transports: TransportFactory | None = None) -> JobResult:
     check_paths(s)
-    routed = check_command(s)
+    routed = for_segments(check_command(s))
     media = await probe_media(s.input, s.ffprobe)
     if not media.video_streams:
         raise InputError(f"{s.input}: no video stream")
@@ -206,9 +222,10 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                     origin = timeline_origin(media, pre)
                     kept = kept_segments(plan, vstream, origin, pre, routed)
                     span = kept_span(vstream, pre, routed)
-                    clones = initial_clones(media, pre, routed, plan)
+                    retimed = resume.retimed(media, pre, routed, plan)
+                    clones = 0 if retimed else initial_clones(media, pre, routed, plan)
                     frames = (sum(k.frames for k in kept.values()) if kept is not None
-                              else round(plan.total_frames * pre.rate) + clones)
+                              else retimed.frames if retimed else round(plan.total_frames * pre.rate) + clones)
                     events.emit(Planned(plan.segments, frames, labels))
                     if kept is not None and not kept:
                         raise UsageError("-ss/-t/-to keep no video frame of this input")
@@ -216,12 +233,16 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
 
                     def build(seg: Segment, src: str, out: str, files: dict[str, str]) -> list[str]:
                         vf = filtergraph.with_files(routed.video_filter, files) if files else routed.video_filter
-                        return segment_args(src, out, seg.trim, routed.segment, vf, pre.fmt, threads,
+                        opts, slots = routed.segment, None
+                        if seg.slots is not None and retimed is not None:  # its own timing: the slots
+                            opts = without_timing(routed.segment, None)[0]
+                            slots = (seg.slots.filter(retimed.rate), retimed.rate)
+                        return segment_args(src, out, seg.trim, opts, vf, pre.fmt, threads,
                                             encoder=pre.encoder, upright=pre.upright,
                                             shift=seg.timeline_shift(origin, vstream.time_base),
                                             keep=seg.keep(origin, vstream.time_base, pre.rate, span),
-                                            starts_at=seg.starts_at(origin, vstream.time_base),
-                                            constant_rate=bool(seg.clones))
+                                            starts_at=None if slots else seg.starts_at(origin, vstream.time_base),
+                                            constant_rate=bool(seg.clones), slots=slots)
 
                     ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe, filter_assets(routed))
                     tg.create_task(dispatcher.run(Dispatch(work, build, ps, requirements, segments, feeder), events))
@@ -232,8 +253,10 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         await work.wait_done(order[k])
                         return results / names[order[k]]
 
-                    mux = _final_mux(media, pre, routed, plan, vstream, kept, clones)
-                    if kept is None:
+                    mux = _final_mux(media, pre, routed, plan, vstream, kept, clones, retimed)
+                    if retimed is not None:  # each segment fills its slots, up to the next one's
+                        durations = [Fraction(x.span) / retimed.rate for x in retimed.segments[:-1]]
+                    elif kept is None:
                         durations = [(b.pts - a.pts) * vstream.time_base for a, b in zip(plan.cuts, plan.cuts[1:])]
                         if clones:  # a constant-rate output from 0: every frame sits on its slot
                             slot = 1 / (vstream.frame_rate * pre.rate)
@@ -270,6 +293,14 @@ class Resume:
     events: Events
     window: UnitWindow  # units alive: the feeder waits for room before it cuts the next
     started: bool = False
+    _retimed: Retimed | None | bool = False  # False: not worked out yet
+
+    def retimed(self, media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan) -> Retimed | None:
+        """The single pass's output slots per segment, worked out once for the run (the
+        feeder and the join both need them)."""
+        if self._retimed is False:
+            self._retimed = plan_retime(media, pre, routed, plan)
+        return self._retimed  # type: ignore[return-value]
 
 
 async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: int, workdir: Path,
@@ -302,8 +333,12 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
             if not resume.started:  # the plan is certain now: it must be the journal's
                 resume.journal.start([c.pts for c in plan.cuts])
                 resume.started = True
-            seg = unit.encoded_as(pre.rate, pre.ext,
-                                  initial_clones(media, pre, routed, plan) if unit.index == 0 else 0)
+            retimed = resume.retimed(media, pre, routed, plan)
+            clones = initial_clones(media, pre, routed, plan) if unit.index == 0 and not retimed else 0
+            seg = unit.encoded_as(pre.rate, pre.ext, clones)
+            if retimed is not None:
+                slots = retimed.segments[seg.index]
+                seg = replace(seg, expected=slots.frames, slots=slots, first=None)
             if kept is None:
                 kept = kept_segments(plan, vstream, timeline_origin(media, pre), pre, routed) or {}
             if not routed.span.whole:  # an output trim: only segments holding wanted frames
@@ -330,6 +365,29 @@ def plan_video(s: Settings, routed: RoutedOptions, vstream: Stream, packets: lis
         packets, vstream.time_base, s.segment_length, slots=slots)
     before, after = context_frames(routed.video_filter, vstream.frame_rate, s.context)
     return add_context(plan, packets, before, after)
+
+
+def plan_retime(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan) -> Retimed | None:
+    """Where a single pass puts each frame when its output's timing is not the frames' own:
+    a rate change (-r), a speed change (a trailing setpts), or frames dropped or repeated by
+    the output's constant or variable rate. None: each segment's own encode gives the same."""
+    timing = user_timing(routed.all, routed.user_video_filter)
+    copyts = any(o.name == "copyts" for o in routed.all)
+    if pre.rate != 1 or not routed.span.whole or copyts:
+        if timing.asked:
+            raise UsageError("a frame-rate or speed change (-r, setpts) is not yet exact with filters that "
+                             "change the frame count, -ss/-t/-to or -copyts: do it in a pass of its own")
+        return None
+    vstream = media.stream(pre.video_in)
+    sink = guessed_rate(vstream.frame_rate, vstream.avg_frame_rate)
+    rate = timing.rate or sink
+    if not rate:
+        return None
+    method = timing.method or auto_method(pre.cfr, pre.muxer == "avi", len(media.streams) == 1)
+    clock = Clock(method, rate, sink, vstream.time_base, not timing.filtered, timing.speed)
+    first = bisect_left(plan.shown, plan.cuts[0].pts)
+    offset = ticks(timeline_origin(media, pre), vstream.time_base)
+    return retime(plan.shown, plan.durations, first, plan.frames, clock, offset, timing.asked)
 
 
 def initial_clones(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan) -> int:
@@ -378,9 +436,11 @@ def on_grid(seconds: Fraction, rate: Fraction | None) -> Fraction:
 
 
 def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan, vstream: Stream,
-               kept: dict[int, Kept] | None, clones: int) -> FinalMux:
+               kept: dict[int, Kept] | None, clones: int, retimed: Retimed | None = None) -> FinalMux:
     rate = vstream.frame_rate * pre.rate if vstream.frame_rate else None
-    if kept:  # the final mux trims the other streams itself (the user's -ss/-t/-to are its options)
+    if retimed is not None:
+        offset = retimed.starts_at
+    elif kept:  # the final mux trims the other streams itself (the user's -ss/-t/-to are its options)
         start = routed.span.start
         offset = start + on_grid(kept[min(kept)].first - start, rate)
     elif clones:

@@ -44,6 +44,7 @@ class Preflight:
     mux_opts: tuple[str, ...] = ()  # for the final mux, to write the video as a single pass does
     cfr: bool = False  # the output's muxer makes ffmpeg keep a constant frame rate (MP4, MOV, PS)
     encoded_per_second: float = 0.0  # bytes of encoded video per second of source, from the sample
+    muxer: str = ""  # the output's format, as ffprobe names it
 
     @property
     def ext(self) -> str:
@@ -89,7 +90,8 @@ async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, w
     rotation = out_video.rotation if out_video else 0.0
     return Preflight(mapping, main.input_index, main.output_index, main.encoder, others, streams, fmt, rate,
                      field_order, upright, rotation, _track_timescale(out_info, out_video),
-                     bool(set(out_info.format_name.split(",")) & CFR_FORMATS), sample_bytes / PREFLIGHT_SECONDS)
+                     bool(set(out_info.format_name.split(",")) & CFR_FORMATS), sample_bytes / PREFLIGHT_SECONDS,
+                     out_info.format_name)
 
 
 def _track_timescale(out_info: MediaInfo, video: Stream | None) -> tuple[str, ...]:

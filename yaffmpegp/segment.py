@@ -6,6 +6,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .ffcmd import Trim, ticks
+from .retime import SegmentSlots
 from .trim import Span
 
 
@@ -33,6 +34,7 @@ class Segment:
     first: Fraction | None = None  # where its first output frame is shown, when not at its first own frame
     clones: int = 0  # copies of its first frame a constant-rate single pass writes before it
     nbytes: int | None = None  # the unit's size when it was cut (it is deleted once the segment is done)
+    slots: SegmentSlots | None = None  # the single pass's output slots it writes (a frame-rate change)
 
     def timeline_shift(self, origin: Fraction, source_tb: Fraction) -> int:
         """Unit ticks to take off so the filters see a single pass's timestamps: that pass

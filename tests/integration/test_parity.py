@@ -26,10 +26,10 @@ pass-through options, as users type them; the single pass puts them before -i.
 
 Rows with mode FLEET run a second time on the real sshd fleet (tests/integration/conftest_fleet.py).
 
-NOTE on frame-rate changes: `-r 30`, `-r 10`, `-vf fps=30` and `-vf setpts=0.5*PTS` are
-refused for now (ffmpeg decides which frames to drop or repeat by a count running from the
-start); the RATE constant below flips them back to SAME once they are exact. A filter that
-counts frames (select on n, drawtext with %{n}) cannot be cut into segments and must be
+NOTE on frame-rate changes: `-r`, a trailing linear `setpts` (a speed change) and a
+variable-rate source into a constant-rate container are exact: the single pass's output slots
+are worked out ahead (yaffmpegp/retime.py). The `fps` filter is still refused (RATE). A filter
+that counts frames (select on n, drawtext with %{n}) cannot be cut into segments and must be
 REFUSED.
 
 KNOWN lists the rows that do not yet match, each with why: they run as strict xfails, so a
@@ -121,9 +121,14 @@ ROWS: list[Row] = [
                                           "-ar", "44100"), ".mp4", SAME),
     # --- frame rate and speed (source: 25 fps)
     _r("fps-filter-30", "phone", X264 + ("-vf", "fps=30", "-c:a", "copy"), ".mp4", RATE),
-    _r("r-30", "phone", X264 + ("-r", "30", "-c:a", "copy"), ".mp4", RATE),
-    _r("r-10", "phone", X264 + ("-r", "10", "-c:a", "copy"), ".mkv", RATE),
-    _r("setpts-double-speed", "phone", X264 + ("-vf", "setpts=0.5*PTS", "-an"), ".mp4", RATE),
+    _r("r-30", "phone", X264 + ("-r", "30", "-c:a", "copy"), ".mp4", SAME),
+    _r("r-10", "phone", X264 + ("-r", "10", "-c:a", "copy"), ".mkv", SAME),
+    _r("setpts-double-speed", "phone", X264 + ("-vf", "setpts=0.5*PTS", "-an"), ".mp4", SAME),
+    _r("r-30-ffv1", "phone", "-r 30 -c:v ffv1 -c:a copy", ".mkv", LOSSLESS),
+    _r("r-10-lossless-mp4", "phone", X264 + ("-qp", "0", "-r", "10", "-c:a", "copy"), ".mp4", LOSSLESS),
+    _r("setpts-half-speed-ffv1", "phone", ("-vf", "scale=160:-2,setpts=2*PTS", "-c:v", "ffv1", "-an"),
+       ".mkv", LOSSLESS),
+    _r("vfr-r-ntsc-film", "vfr", X264 + ("-r", "24000/1001", "-c:a", "copy"), ".mp4", SAME),
     _r("select-every-7th-refused", "phone",
        X264 + ("-vf", "select='not(mod(n\\,7))',setpts=N/FRAME_RATE/TB", "-c:a", "copy"), ".mp4", REFUSED),
     _r("drawtext-frame-number-refused", "phone",
@@ -173,10 +178,7 @@ ROWS: list[Row] = [
 
 assert len({r.id for r in ROWS}) == len(ROWS)
 
-KNOWN = {
-    "vfr-to-mp4": "a constant-rate output (MP4) repeats frames over a VFR source's gaps; segments do not yet",
-    "vfr-ffv1": "with frames dropped, a single pass moves some timestamps by a few ms; segments keep the source's",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _param(row: Row):  # noqa: ANN202

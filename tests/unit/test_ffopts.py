@@ -57,12 +57,21 @@ def test_video_codec_the_user_named(argv, codec, table) -> None:
     assert split_options(argv, table).video_codec == codec
 
 
-@pytest.mark.parametrize("argv,words", [(["-r", "30"], "-r converts"), (["-r:v", "10"], "-r converts"),
-                                        (["-vf", "scale=320:-2,setpts=0.5*PTS"], "'setpts'"),
+@pytest.mark.parametrize("argv,words", [(["-fpsmax", "30"], "-fpsmax converts"),
+                                        (["-vf", "setpts=0.5*PTS,scale=320:-2"], "'setpts'"),  # not at the end
+                                        (["-vf", "setpts=PTS+1/TB"], "'setpts'"),  # not a speed
+                                        (["-vf", "fps=30"], "'fps'"),
                                         (["-vf", "select='not(mod(n\\,7))'"], "'select'")])
 def test_retiming_refused_before_any_work(argv, words, table) -> None:
     with pytest.raises(UsageError, match=words):
         split_options(argv, table)
+
+
+@pytest.mark.parametrize("argv", [["-r", "30"], ["-r:v", "10"], ["-vf", "scale=320:-2,setpts=0.5*PTS"],
+                                  ["-vf", "setpts=PTS/2"]])
+def test_rate_and_speed_changes_are_taken(argv, table) -> None:
+    """Worked out ahead (retime.py): -r and a speed change at the end of the filters."""
+    split_options(argv, table)
 
 
 def test_codec_tag_goes_to_the_final_mux(table) -> None:
