@@ -20,7 +20,7 @@ from enum import Enum, auto
 from functools import cache
 
 from . import filtergraph
-from .retime import parse_setpts
+from .retime import retimes
 from .errors import ToolError, UsageError
 from .trim import Span, span_of
 
@@ -341,8 +341,8 @@ def check_filter(chain: str) -> None:
     filters = filtergraph.parse(chain)
     several = filtergraph.chain_count(chain) > 1
     for n, f in enumerate(filters):
-        if f.name == "setpts" and n == len(filters) - 1 and not several and parse_setpts(f.args) is not None:
-            continue  # a speed change at the end: the output's slots are worked out ahead (retime.py)
+        if n == len(filters) - 1 and not several and retimes(f.name, f.args):
+            continue  # a speed or rate change at the end: the output's slots are worked out ahead (retime.py)
         why = filtergraph.unsplittable(f)
         if why:
             raise UsageError(f"the filter {f.name!r} cannot be split into segments exactly: {why}; "

@@ -77,7 +77,7 @@ def check_command(s: Settings) -> RoutedOptions:
 
 
 def for_segments(routed: RoutedOptions) -> RoutedOptions:
-    """With a frame-rate or speed change (-r, a trailing setpts), the segments take their
+    """With a frame-rate or speed change (-r, a trailing setpts or fps), the segments take their
     timing from the single pass's slots (retime.py), not from those options: the options
     the segments get lose them (the single pass's sample and the user's argv keep them)."""
     timing = user_timing(routed.all, routed.video_filter)
@@ -380,11 +380,11 @@ def plan_retime(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: P
         return None
     vstream = media.stream(pre.video_in)
     sink = guessed_rate(vstream.frame_rate, vstream.avg_frame_rate)
-    rate = timing.rate or sink
+    rate = timing.rate or timing.fps or sink
     if not rate:
         return None
     method = timing.method or auto_method(pre.cfr, pre.muxer == "avi", len(media.streams) == 1)
-    clock = Clock(method, rate, sink, vstream.time_base, not timing.filtered, timing.speed)
+    clock = Clock(method, rate, sink, vstream.time_base, not timing.filtered, timing.speed, timing.fps)
     first = bisect_left(plan.shown, plan.cuts[0].pts)
     offset = ticks(timeline_origin(media, pre), vstream.time_base)
     return retime(plan.shown, plan.durations, first, plan.frames, clock, offset, timing.asked)

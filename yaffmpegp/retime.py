@@ -118,6 +118,7 @@ class Clock:
     time_base: Fraction  # the filtered frames' (the source stream's)
     per_frame_duration: bool  # no -vf: ffmpeg takes each frame's duration from its packet
     speed: Speed | None = None
+    fps: Fraction | None = None  # a trailing fps=R filter: frames on its grid first
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ def vsync(pts: Sequence[int], durations: Sequence[int], clock: Clock, offset: in
     """ffmpeg 5.1's do_video_out over every frame: `pts` in display order (the source's time
     base, `offset` taken off as the single pass does), `durations` their packets' (0:
     unknown). Same operations in the same order and precision as the C code."""
+    if clock.fps is not None:
+        return _through_fps(pts, durations, clock, offset)
     enc_tb = 1 / clock.rate
     extra_bits = min(16, max(0, 29 - (enc_tb.denominator.bit_length() - 1)))
     fine = _rescaler(clock.time_base, Fraction(enc_tb.numerator, enc_tb.denominator << extra_bits))
@@ -224,6 +227,51 @@ def vsync(pts: Sequence[int], durations: Sequence[int], clock: Clock, offset: in
     if counts and flush:
         counts[-1] += flush
     return Slots(tuple(firsts), tuple(counts))
+
+
+def fps_filter(pts: Sequence[int], durations: Sequence[int], time_base: Fraction, rate: Fraction,
+               offset: int = 0) -> list[int]:
+    """What ffmpeg 5.1's `fps=rate` filter (vf_fps.c, rounding to nearest) writes: for each
+    output frame from the first one's slot, the index of the input frame it shows: the last
+    one whose timestamp, rounded onto the 1/rate grid, is at or before it. It stops at the
+    input's end, which ffmpeg puts at the last frame's timestamp plus its packet's duration
+    (through microseconds, as ffmpeg keeps it), rounded onto the grid the same way."""
+    if not pts:
+        return []
+    near = _rescaler(time_base, 1 / rate)
+    slots = [near(p - offset) for p in pts]
+    to_us, from_us = _rescaler(time_base, Fraction(1, 1_000_000)), _rescaler(Fraction(1, 1_000_000), time_base)
+    last = durations[-1] if durations and durations[-1] > 0 else 0
+    end = near(from_us(to_us(pts[-1] - offset) + to_us(last)))
+    shown, j = [], 0
+    for t in range(slots[0], end):
+        while j + 1 < len(slots) and slots[j + 1] <= t:
+            j += 1
+        shown.append(j)
+    return shown
+
+
+def _through_fps(pts: Sequence[int], durations: Sequence[int], clock: Clock, offset: int) -> Slots:
+    """The fps filter's frames, then the output's vsync over them (a frame per 1/fps), folded
+    back onto the input frames: each input frame's slots are consecutive."""
+    assert clock.fps is not None
+    shown = fps_filter(pts, durations, clock.time_base, clock.fps, offset)
+    start = _rescaler(clock.time_base, 1 / clock.fps)(pts[0] - offset) if pts else 0
+    inner = Clock(clock.method, clock.rate, clock.fps, 1 / clock.fps, False)
+    out = vsync([start + k for k in range(len(shown))], [0] * len(shown), inner)
+    firsts: list[int | None] = [None] * len(pts)
+    counts = [0] * len(pts)
+    nxt = out.first[-1] + out.count[-1] if shown else 0
+    for k in range(len(shown) - 1, -1, -1):  # later fps frames first: a frame's first slot is its earliest
+        i = shown[k]
+        if out.count[k]:
+            firsts[i] = out.first[k]
+            counts[i] += out.count[k]
+    for i in range(len(pts) - 1, -1, -1):  # frames never shown sit at the next shown one's slot
+        if firsts[i] is None:
+            firsts[i] = nxt
+        nxt = firsts[i]
+    return Slots(tuple(int(f) for f in firsts), tuple(counts))
 
 
 def is_identity(slots: Slots, pts: Sequence[int], clock: Clock, offset: int = 0,
@@ -358,11 +406,12 @@ class UserTiming:
     method: str | None = None  # -fps_mode / -vsync (None: ffmpeg's choice)
     speed: Speed | None = None  # a setpts at the end of the video filters
     filtered: bool = False  # the user gave video filters (ffmpeg then times frames by the rate)
+    fps: Fraction | None = None  # an fps=R filter at the end of the video filters
 
     @property
     def asked(self) -> bool:
         """The user changes the frame rate or the speed: the segments must be retimed."""
-        return self.rate is not None or self.speed is not None
+        return self.rate is not None or self.speed is not None or self.fps is not None
 
 
 def user_timing(opts: Sequence, video_filter: str | None) -> UserTiming:
@@ -378,17 +427,44 @@ def user_timing(opts: Sequence, video_filter: str | None) -> UserTiming:
         else:
             vsync_method = parse_method(opt.value) or "auto"
     chosen = method or vsync_method
-    speed = None
-    if video_filter:
-        from . import filtergraph
-        filters = filtergraph.parse(video_filter)
-        if filters and filters[-1].name == "setpts":
-            speed = parse_setpts(filters[-1].args)
-    return UserTiming(rate, None if chosen in (None, "auto") else chosen, speed, video_filter is not None)
+    speed = fps = None
+    last = _last_filter(video_filter)
+    if last is not None:
+        speed = parse_setpts(last.args) if last.name == "setpts" else None
+        fps = parse_fps(last.args) if last.name == "fps" else None
+    return UserTiming(rate, None if chosen in (None, "auto") else chosen, speed, video_filter is not None, fps)
+
+
+def _last_filter(chain: str | None):  # noqa: ANN202 - a filtergraph.Filter
+    if not chain:
+        return None
+    from . import filtergraph
+    filters = filtergraph.parse(chain)
+    return filters[-1] if filters and filtergraph.chain_count(chain) == 1 else None
+
+
+def parse_fps(args: str | None) -> Fraction | None:
+    """The rate of an `fps` filter given as `fps=R` (or `fps=fps=R`) and nothing else; None
+    for any other form (its other options change what it does)."""
+    parts = (args or "").split(":")
+    if len(parts) != 1 or not parts[0]:
+        return None
+    value = parts[0].split("=", 1)[1] if parts[0].startswith("fps=") else parts[0]
+    if "=" in value:
+        return None
+    try:
+        return parse_rate(value.strip("'\""))
+    except UsageError:
+        return None
+
+
+def retimes(name: str, args: str | None) -> bool:
+    """Whether a last filter is one whose timing is worked out ahead (a speed or fps=R)."""
+    return (name == "setpts" and parse_setpts(args or "") is not None) or (name == "fps" and parse_fps(args) is not None)
 
 
 def without_timing(segment_argv: Sequence[str], video_filter: str | None) -> tuple[tuple[str, ...], str | None]:
-    """The segment options less -r/-vsync/-fps_mode, and the filters less a trailing setpts:
+    """The segment options less -r/-vsync/-fps_mode, and the filters less a trailing setpts or fps:
     a retimed segment gets its timing from its slots."""
     out: list[str] = []
     skip = False
@@ -401,11 +477,11 @@ def without_timing(segment_argv: Sequence[str], video_filter: str | None) -> tup
             continue
         out.append(a)
     chain = video_filter
-    if video_filter:
+    last = _last_filter(video_filter)
+    if video_filter and last is not None and retimes(last.name, last.args):
         from . import filtergraph
         filters = filtergraph.parse(video_filter)
-        if filters and filters[-1].name == "setpts" and parse_setpts(filters[-1].args) is not None:
-            chain = filtergraph.join_chain(video_filter, filters[:-1]) if len(filters) > 1 else None
+        chain = filtergraph.join_chain(video_filter, filters[:-1]) if len(filters) > 1 else None
     return tuple(out), chain
 
 
@@ -448,5 +524,9 @@ def retime(shown: Sequence[int], durations: Sequence[int], first: int, frames: S
         edges.append(edges[-1] + n)
     if not asked and is_identity(slots, pts, clock, offset, edges[:-1]):
         return None
-    gaps = clock.method not in (CFR, VSCFR)
+    shown = [(f, c) for f, c in zip(slots.first, slots.count) if c]
+    gaps = any(a + n != b for (a, n), (b, _) in zip(shown, shown[1:]))  # a variable-rate output
+    if gaps and any(c > 1 for _, c in shown):
+        raise UsageError("this frame-rate change both repeats frames and leaves gaps, which yaffmpegp "
+                         "cannot reproduce yet: convert the rate in a pass of its own")
     return Retimed(clock.rate, tuple(segment_slots(slots, edges, gaps)))

@@ -26,9 +26,9 @@ pass-through options, as users type them; the single pass puts them before -i.
 
 Rows with mode FLEET run a second time on the real sshd fleet (tests/integration/conftest_fleet.py).
 
-NOTE on frame-rate changes: `-r`, a trailing linear `setpts` (a speed change) and a
-variable-rate source into a constant-rate container are exact: the single pass's output slots
-are worked out ahead (yaffmpegp/retime.py). The `fps` filter is still refused (RATE). A filter
+NOTE on frame-rate changes: `-r`, a trailing `fps=R` or linear `setpts` (a speed change) and
+a variable-rate source into a constant-rate container are exact: the single pass's output
+slots are worked out ahead (yaffmpegp/retime.py). A filter
 that counts frames (select on n, drawtext with %{n}) cannot be cut into segments and must be
 REFUSED.
 
@@ -51,7 +51,6 @@ from tests.integration.conftest_fleet import fleet  # noqa: F401
 pytestmark = pytest.mark.slow
 
 LOSSLESS, SAME, REFUSED = "lossless", "same", "refused"
-RATE = REFUSED  # frame-rate changing rows; see the note above
 LOCAL, FLEET = "local", "fleet"
 
 # ffmpeg input options a user may type among the output options; the single pass puts them
@@ -120,7 +119,8 @@ ROWS: list[Row] = [
     _r("vhs-small-ar44100", "vhs", X264 + ("-vf", "bwdif=mode=send_frame,scale=320:-2", "-c:a", "aac",
                                           "-ar", "44100"), ".mp4", SAME),
     # --- frame rate and speed (source: 25 fps)
-    _r("fps-filter-30", "phone", X264 + ("-vf", "fps=30", "-c:a", "copy"), ".mp4", RATE),
+    _r("fps-filter-30", "phone", X264 + ("-vf", "fps=30", "-c:a", "copy"), ".mp4", SAME),
+    _r("fps-filter-ffv1-vfr", "vfr", ("-vf", "scale=160:-2,fps=25", "-c:v", "ffv1", "-c:a", "copy"), ".mkv", LOSSLESS),
     _r("r-30", "phone", X264 + ("-r", "30", "-c:a", "copy"), ".mp4", SAME),
     _r("r-10", "phone", X264 + ("-r", "10", "-c:a", "copy"), ".mkv", SAME),
     _r("setpts-double-speed", "phone", X264 + ("-vf", "setpts=0.5*PTS", "-an"), ".mp4", SAME),

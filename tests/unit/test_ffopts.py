@@ -60,14 +60,14 @@ def test_video_codec_the_user_named(argv, codec, table) -> None:
 @pytest.mark.parametrize("argv,words", [(["-fpsmax", "30"], "-fpsmax converts"),
                                         (["-vf", "setpts=0.5*PTS,scale=320:-2"], "'setpts'"),  # not at the end
                                         (["-vf", "setpts=PTS+1/TB"], "'setpts'"),  # not a speed
-                                        (["-vf", "fps=30"], "'fps'"),
+                                        (["-vf", "fps=30:round=up"], "'fps'"),  # only a plain fps=R
                                         (["-vf", "select='not(mod(n\\,7))'"], "'select'")])
 def test_retiming_refused_before_any_work(argv, words, table) -> None:
     with pytest.raises(UsageError, match=words):
         split_options(argv, table)
 
 
-@pytest.mark.parametrize("argv", [["-r", "30"], ["-r:v", "10"], ["-vf", "scale=320:-2,setpts=0.5*PTS"],
+@pytest.mark.parametrize("argv", [["-r", "30"], ["-r:v", "10"], ["-vf", "scale=320:-2,setpts=0.5*PTS"], ["-vf", "fps=30"],
                                   ["-vf", "setpts=PTS/2"]])
 def test_rate_and_speed_changes_are_taken(argv, table) -> None:
     """Worked out ahead (retime.py): -r and a speed change at the end of the filters."""

@@ -13,8 +13,9 @@ from fractions import Fraction
 import pytest
 
 from yaffmpegp.errors import UsageError
-from yaffmpegp.retime import (CFR, VFR, VSCFR, Clock, Speed, _member, _steps, auto_method, guessed_rate,
-                              is_identity, parse_rate, parse_setpts, retime, segment_slots, user_timing, vsync,
+from yaffmpegp.retime import (CFR, VFR, VSCFR, Clock, Speed, _member, _steps, auto_method, fps_filter, guessed_rate,
+                              is_identity, parse_fps, parse_rate, parse_setpts, retime, segment_slots, user_timing,
+                              vsync,
                               without_timing)
 
 TB = Fraction(1, 12800)
@@ -177,3 +178,29 @@ def test_user_timing_and_what_segments_lose() -> None:
     assert without_timing(("-crf", "20", "-r:v", "30", "-fps_mode", "cfr", "-preset", "fast"),
                           "scale=160:-2,setpts=0.5*PTS") == (("-crf", "20", "-preset", "fast"), "scale=160:-2")
     assert without_timing((), "setpts=2*PTS") == ((), None)
+
+
+@pytest.mark.parametrize("rate,total", [(30, 300), (10, 100)])
+def test_fps_filter_counts_are_ffmpegs(rate, total) -> None:
+    """ffmpeg 5.1.9: -vf fps=30 / fps=10 on the 10 s source write 300 / 100 frames (MKV and MP4)."""
+    assert len(fps_filter(PTS, DUR, TB, Fraction(rate))) == total
+    for method in (VFR, VSCFR):
+        assert vsync(PTS, DUR, Clock(method, Fraction(rate), Fraction(25), TB, False, None, Fraction(rate))).total == total
+
+
+def test_fps_filter_shows_the_last_frame_at_or_before_each_slot() -> None:
+    shown = fps_filter([0, 100, 130, 400], [100, 30, 270, 0], Fraction(1, 100), Fraction(1))
+    assert shown == [0, 2, 2, 2]  # 1 s grid: slot 1 shows the frame at 1.3 s (rounded to 1)
+
+
+@pytest.mark.parametrize("args,rate", [("30", 30), ("fps=25", 25), ("30000/1001", Fraction(30000, 1001)),
+                                       ("ntsc", Fraction(30000, 1001)), ("30:round=up", None),
+                                       ("fps=30:start_time=0", None), ("source_fps*2", None), ("", None)])
+def test_only_a_plain_fps_filter_is_worked_out(args, rate) -> None:
+    assert parse_fps(args) == rate
+
+
+def test_a_trailing_fps_is_timing_the_segments_lose() -> None:
+    timing = user_timing([], "yadif,fps=30")
+    assert timing.fps == 30 and timing.asked
+    assert without_timing((), "yadif,fps=30") == ((), "yadif")
