@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import shutil
 import stat
-from bisect import bisect_left
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -15,9 +13,9 @@ from pathlib import Path
 from . import filtergraph
 from .errors import CheckError, InputError, OutputError, ToolError, UsageError, YaffError, first_error
 from .events import Checked, Events, Message, Planned, SegmentDone, Tick
-from .ffcmd import segment_args, ticks
+from .ffcmd import segment_args
 from .ffopts import RoutedOptions, option_table, split_options
-from .join import FinalMux, check, join
+from .join import check, join
 from .joblock import LOCK, JobLock, lock_job_dir, remove_job_dir
 from .journal import ENCODED, JOURNAL, RESUMED, Journal, JournalWriter, job_key
 from .pipeline import PipelineSettings
@@ -25,8 +23,8 @@ from .context import context_frames
 from .dispatch import Dispatch, Dispatcher
 from .fleet import FleetDispatcher
 from .plan import Plan, add_context, plan_at, plan_cuts
-from .trim import Kept, Span, kept_frames
-from .retime import Clock, Retimed, auto_method, guessed_rate, retime, user_timing, without_timing
+from .retime import user_timing, without_timing
+from .timing import Timing, final_mux, timeline_origin, work_out
 from .preflight import Preflight, run_preflight
 from .probe import MediaInfo, Packet, Stream, first_error_line, probe_media, probe_packets, run_tool
 from .scheduler import WorkQueue
@@ -220,14 +218,10 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                                      bytes_needed(s.input.stat().st_size, plan.segments, window.size, encoded))
                     vstream = media.stream(pre.video_in)
                     origin = timeline_origin(media, pre)
-                    kept = kept_segments(plan, vstream, origin, pre, routed)
-                    span = kept_span(vstream, pre, routed)
-                    retimed = resume.retimed(media, pre, routed, plan)
-                    clones = 0 if retimed else initial_clones(media, pre, routed, plan)
-                    frames = (sum(k.frames for k in kept.values()) if kept is not None
-                              else retimed.frames if retimed else round(plan.total_frames * pre.rate) + clones)
-                    events.emit(Planned(plan.segments, frames, labels))
-                    if kept is not None and not kept:
+                    timing = resume.timing(media, pre, routed, plan)
+                    retimed = timing.retimed
+                    events.emit(Planned(plan.segments, timing.frames(plan, pre.rate), labels))
+                    if timing.kept is not None and not timing.kept:
                         raise UsageError("-ss/-t/-to keep no video frame of this input")
                     threads = dispatcher.threads
 
@@ -240,30 +234,21 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                         return segment_args(src, out, seg.trim, opts, vf, pre.fmt, threads,
                                             encoder=pre.encoder, upright=pre.upright,
                                             shift=seg.timeline_shift(origin, vstream.time_base),
-                                            keep=seg.keep(origin, vstream.time_base, pre.rate, span),
+                                            keep=seg.keep(origin, vstream.time_base, pre.rate, timing.span),
                                             starts_at=None if slots else seg.starts_at(origin, vstream.time_base),
                                             constant_rate=bool(seg.clones), slots=slots)
 
                     ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe, filter_assets(routed))
                     tg.create_task(dispatcher.run(Dispatch(work, build, ps, requirements, segments, feeder), events))
 
-                    order = sorted(kept) if kept is not None else list(range(plan.segments))
+                    order = timing.order(plan)
 
                     async def ready(k: int) -> Path:
                         await work.wait_done(order[k])
                         return results / names[order[k]]
 
-                    mux = _final_mux(media, pre, routed, plan, vstream, kept, clones, retimed)
-                    if retimed is not None:  # each segment fills its slots, up to the next one's
-                        durations = [Fraction(x.span) / retimed.rate for x in retimed.segments[:-1]]
-                    elif kept is None:
-                        durations = [(b.pts - a.pts) * vstream.time_base for a, b in zip(plan.cuts, plan.cuts[1:])]
-                        if clones:  # a constant-rate output from 0: every frame sits on its slot
-                            slot = 1 / (vstream.frame_rate * pre.rate)
-                            durations = [(round(n * pre.rate) + (clones if not i else 0)) * slot
-                                         for i, n in enumerate(plan.frames[:-1])]
-                    else:  # each kept segment lasts until the next one's first kept frame
-                        durations = [kept[b].first - kept[a].first for a, b in zip(order, order[1:])]
+                    mux = final_mux(media, pre, routed, plan, timing)
+                    durations = timing.durations(plan, vstream, pre.rate)
                     tg.create_task(join(durations + [Fraction(0)], ready, results, mux, partial, events, s.ffmpeg))
         except BaseExceptionGroup as group:
             raise first_error(group) from None
@@ -293,14 +278,14 @@ class Resume:
     events: Events
     window: UnitWindow  # units alive: the feeder waits for room before it cuts the next
     started: bool = False
-    _retimed: Retimed | None | bool = False  # False: not worked out yet
+    _timing: Timing | None = None
 
-    def retimed(self, media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan) -> Retimed | None:
-        """The single pass's output slots per segment, worked out once for the run (the
-        feeder and the join both need them)."""
-        if self._retimed is False:
-            self._retimed = plan_retime(media, pre, routed, plan)
-        return self._retimed  # type: ignore[return-value]
+    def timing(self, media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan) -> Timing:
+        """Where the segments' frames go, worked out once for the run (the feeder and the
+        join both need it)."""
+        if self._timing is None:
+            self._timing = work_out(media, pre, routed, plan)
+        return self._timing
 
 
 async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: int, workdir: Path,
@@ -314,7 +299,6 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
     packets = await probe_packets(s.input, stream, s.ffprobe)
     plan = plan_video(s, routed, vstream, packets, slots, resume.journal.cuts if resume.journal.done else ())
     planned.set_result(plan)
-    kept: dict[int, Kept] | None = None
     workdir.mkdir()
     async with contextlib.aclosing(split(s.input, stream, plan, vstream.time_base, workdir,
                                          codec=vstream.codec_name, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe)) as units:
@@ -333,15 +317,13 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
             if not resume.started:  # the plan is certain now: it must be the journal's
                 resume.journal.start([c.pts for c in plan.cuts])
                 resume.started = True
-            retimed = resume.retimed(media, pre, routed, plan)
-            clones = initial_clones(media, pre, routed, plan) if unit.index == 0 and not retimed else 0
-            seg = unit.encoded_as(pre.rate, pre.ext, clones)
-            if retimed is not None:
-                slots = retimed.segments[seg.index]
+            timing = resume.timing(media, pre, routed, plan)
+            seg = unit.encoded_as(pre.rate, pre.ext, timing.clones if unit.index == 0 else 0)
+            if timing.retimed is not None:
+                slots = timing.retimed.segments[seg.index]
                 seg = replace(seg, expected=slots.frames, slots=slots, first=None)
-            if kept is None:
-                kept = kept_segments(plan, vstream, timeline_origin(media, pre), pre, routed) or {}
-            if not routed.span.whole:  # an output trim: only segments holding wanted frames
+            kept = timing.kept
+            if kept is not None:  # an output trim: only segments holding wanted frames
                 if seg.index not in kept:
                     resume.window.free(seg.index)
                     continue
@@ -365,103 +347,6 @@ def plan_video(s: Settings, routed: RoutedOptions, vstream: Stream, packets: lis
         packets, vstream.time_base, s.segment_length, slots=slots)
     before, after = context_frames(routed.video_filter, vstream.frame_rate, s.context)
     return add_context(plan, packets, before, after)
-
-
-def plan_retime(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan) -> Retimed | None:
-    """Where a single pass puts each frame when its output's timing is not the frames' own:
-    a rate change (-r), a speed change (a trailing setpts), or frames dropped or repeated by
-    the output's constant or variable rate. None: each segment's own encode gives the same."""
-    timing = user_timing(routed.all, routed.user_video_filter)
-    copyts = any(o.name == "copyts" for o in routed.all)
-    if pre.rate != 1 or not routed.span.whole or copyts:
-        if timing.asked:
-            raise UsageError("a frame-rate or speed change (-r, setpts) is not yet exact with filters that "
-                             "change the frame count, -ss/-t/-to or -copyts: do it in a pass of its own")
-        return None
-    vstream = media.stream(pre.video_in)
-    sink = guessed_rate(vstream.frame_rate, vstream.avg_frame_rate)
-    rate = timing.rate or timing.fps or sink
-    if not rate:
-        return None
-    method = timing.method or auto_method(pre.cfr, pre.muxer == "avi", len(media.streams) == 1)
-    clock = Clock(method, rate, sink, vstream.time_base, not timing.filtered, timing.speed, timing.fps)
-    first = bisect_left(plan.shown, plan.cuts[0].pts)
-    offset = ticks(timeline_origin(media, pre), vstream.time_base)
-    return retime(plan.shown, plan.durations, first, plan.frames, clock, offset, timing.asked)
-
-
-def initial_clones(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan) -> int:
-    """Copies of the first frame a single pass writes before it: into a constant-rate output
-    (MP4, MOV), from an input of several streams, with no -vsync/-fps_mode of the user's and
-    no trim, ffmpeg fills the time from the timeline's start to a late first frame by
-    repeating it (seen: an MKV whose video starts 23 ms after its audio gives one frame more
-    in MP4). The first segment is then encoded at a constant rate from 0, as the single pass."""
-    vstream = media.stream(pre.video_in)
-    user_sync = any(o.name in ("vsync", "fps_mode", "r") for o in routed.all)
-    if not pre.cfr or user_sync or not routed.span.whole or len(media.streams) < 2 or not vstream.frame_rate:
-        return 0
-    first = plan.cuts[0].pts * vstream.time_base - timeline_origin(media, pre)
-    delta = float(first * vstream.frame_rate * pre.rate) + 1  # a frame's duration past it
-    return round(delta) - 1 if delta > 1.1 else 0  # lrintf, as ffmpeg counts
-
-
-def kept_segments(plan: Plan, vstream: Stream, origin: Fraction, pre: Preflight,
-                  routed: RoutedOptions) -> dict[int, Kept] | None:
-    """With an output trim (-ss/-t/-to), the segments that hold wanted frames; else None."""
-    if routed.span.whole:
-        return None
-    return kept_frames(plan, vstream.time_base, origin, pre.rate, kept_span(vstream, pre, routed))
-
-
-def kept_span(vstream: Stream, pre: Preflight, routed: RoutedOptions) -> Span:
-    """The output trim, as the single pass applies it to the encoded video."""
-    return routed.span.on_grid(vstream.frame_rate * pre.rate if vstream.frame_rate else None)
-
-
-def timeline_origin(media: MediaInfo, pre: Preflight) -> Fraction:
-    """Where a single pass starts its timeline: the earliest start of the streams it reads
-    (seen on MPEG-TS: with the audio mapped, its earlier start counts; with -an, not)."""
-    starts = [media.stream(m.input_index).start_time for m in pre.mapping]
-    known = [t for t in starts if t is not None]
-    seconds = min(known) if known else media.start_time
-    return Fraction(seconds).limit_denominator(10**6)  # ffprobe prints microseconds
-
-
-def on_grid(seconds: Fraction, rate: Fraction | None) -> Fraction:
-    """A time snapped to the encoder's frame grid (1/rate), as a single ffmpeg pass puts the
-    first frame: 0.023 s at 25 fps becomes 0.040 s."""
-    if not rate:
-        return seconds
-    return Fraction(math.floor(seconds * rate + Fraction(1, 2))) / rate
-
-
-def _final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan, vstream: Stream,
-               kept: dict[int, Kept] | None, clones: int, retimed: Retimed | None = None) -> FinalMux:
-    rate = vstream.frame_rate * pre.rate if vstream.frame_rate else None
-    if retimed is not None:
-        offset = retimed.starts_at
-    elif kept:  # the final mux trims the other streams itself (the user's -ss/-t/-to are its options)
-        start = routed.span.start
-        offset = start + on_grid(kept[min(kept)].first - start, rate)
-    elif clones:
-        offset = Fraction(0)  # the first segment starts with copies of its first frame, at 0
-    else:
-        offset = on_grid(plan.cuts[0].pts * vstream.time_base - timeline_origin(media, pre), rate)
-    return FinalMux(
-        source=media.path,
-        mapping=pre.mapping,
-        video_out=pre.video_out,
-        copy_outputs=(pre.video_out, *pre.other_video_outs),
-        user_final_opts=routed.final_without_end,
-        read_until=routed.span.end,
-        offset=float(offset),
-        # "encoder" is ffmpeg's to write for an encoded stream (the segments carry it)
-        video_tags=tuple((k, v) for k, v in vstream.tags.items() if k.lower() != "encoder"),
-        expected_streams=pre.streams,
-        field_order=pre.field_order,
-        rotation=pre.rotation,
-        mux_opts=pre.mux_opts,
-    )
 
 
 def _dispatcher(s: Settings, workdir: Path, hosts_dir: Path,

@@ -1,7 +1,8 @@
 from pathlib import Path
 
 from yaffmpegp.cli import separate, settings_from
-from yaffmpegp.job import on_grid, partial_path
+from yaffmpegp.job import partial_path
+from yaffmpegp.timing import on_grid
 from yaffmpegp.probe import first_error_line, first_value, parse_packets, Packet
 from yaffmpegp.progress import Progress, ProgressParser
 from yaffmpegp.settings import default_output
