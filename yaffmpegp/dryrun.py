@@ -104,6 +104,7 @@ def _done(out: DryRun) -> DryRun:
 
 async def _plan_input(s: Settings, routed: RoutedOptions, tmp: Path, out: DryRun, slots: int) -> InputPlan:
     from .job import check_paths, plan_video  # (job imports the transports; a dry run needs only these)
+    from .timing import work_out
 
     check_paths(s)
     media = await probe_media(s.input, s.ffprobe)
@@ -128,13 +129,18 @@ async def _plan_input(s: Settings, routed: RoutedOptions, tmp: Path, out: DryRun
     vf = ["-vf", routed.video_filter] if routed.video_filter else []
     out.lines.append(f"  each segment: ffmpeg -i PIECE {shlex.join([*vf, *encoder, *routed.segment])} "
                      f"SEGMENT.{pre.ext}")
+    retimed = work_out(media, pre, routed, plan).retimed
+    if retimed is not None:
+        out.lines.append(f"  frame timing: the output's {retimed.frames} frames at {float(retimed.rate):.3f} fps, "
+                         "where a single pass puts them (worked out from the timestamps)")
     out.lines.append(f"  {plan.segments} segment(s), {plan.total_frames} source frames (cuts on keyframes):")
     first = 0
     for k, (cut, frames) in enumerate(zip(plan.cuts, plan.frames)):
         start = (cut.pts - plan.cuts[0].pts) * vstream.time_base
         end = (plan.cuts[k + 1].pts - plan.cuts[0].pts) * vstream.time_base if k + 1 < plan.segments else None
         span = f"{float(start):.3f}-{float(end):.3f} s" if end is not None else f"{float(start):.3f} s to the end"
-        out.lines.append(f"    segment {k}: frames {first}-{first + frames - 1} ({frames}), {span}")
+        writes = f", writes {retimed.segments[k].frames}" if retimed is not None else ""
+        out.lines.append(f"    segment {k}: frames {first}-{first + frames - 1} ({frames}){writes}, {span}")
         first += frames
     return InputPlan(s.input, s.output, media, pre, plan)
 

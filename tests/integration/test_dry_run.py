@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -50,3 +51,17 @@ def test_dry_run_checks_hosts_and_changes_nothing(fleet, yaff, tmp_path: Path) -
     for name in [*fleet.names, *fleet.bare_names]:
         assert fleet.workdir_leftovers(name) == [], name
     shutil.rmtree(bin_dir)
+
+
+def test_dry_run_shows_what_each_segment_writes_after_a_rate_change(yaff, tmp_path: Path) -> None:
+    """-r 10 on a 10 s, 25 fps clip: a single pass writes 102 frames; the dry run says how
+    many each segment writes, and they add up."""
+    src = media.h264_open_gop(tmp_path / "clip.mp4", seconds=10)
+    opts = ["-r", "10", "-c:v", "libx264", "-preset", "ultrafast", "-an"]
+    frames = media.count_frames(media.single_pass(src, tmp_path / "single.mp4", opts))
+    r = yaff("--file", src, "-o", tmp_path / "out.mp4", "--dry-run", "--segment-length", "3", *opts)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    assert f"the output's {frames} frames at 10.000 fps" in out
+    assert sum(int(m) for m in re.findall(r", writes (\d+),", out)) == frames == 102
+    assert not (tmp_path / "out.mp4").exists()
