@@ -114,13 +114,18 @@ def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
 
 
-def runs_for(args: argparse.Namespace) -> dict[str, tuple[str, float, int]]:
-    """name → (kind, segment length, prefetch)."""
-    runs = {f"yaffmpegp {args.segment_length:g} s, prefetch {p}": ("ours", args.segment_length, p)
-            for p in (0, 1, 2)}
-    runs["yaffmpegp 2 s, prefetch 1"] = ("ours", 2.0, 1)
+def runs_for(args: argparse.Namespace) -> dict[str, tuple[str, float, int, Path]]:
+    """name → (kind, segment length, prefetch, checkout); with --compare, the same runs of
+    another checkout alternate with this one's."""
+    trees = [("", args.tree)] + ([(f"{args.compare.name}: ", args.compare)] if args.compare else [])
+    runs: dict[str, tuple[str, float, int, Path]] = {}
+    for p in args.prefetch:
+        for label, tree in trees:
+            runs[f"{label}yaffmpegp {args.segment_length:g} s, prefetch {p}"] = ("ours", args.segment_length, p, tree)
+    for label, tree in trees:
+        runs[f"{label}yaffmpegp 2 s, prefetch 1"] = ("ours", 2.0, 1, tree)
     if not args.no_peer:
-        runs[f"peer (ssh pipes) {args.segment_length:g} s"] = ("peer", args.segment_length, 0)
+        runs[f"peer (ssh pipes) {args.segment_length:g} s"] = ("peer", args.segment_length, 0, args.tree)
     return runs
 
 
@@ -135,6 +140,9 @@ def main() -> None:
     ap.add_argument("--tree", type=Path, default=ROOT, help="the yaffmpegp checkout to run (default: this one)")
     ap.add_argument("--segment-length", type=float, default=4)
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--compare", type=Path, help="another checkout whose runs alternate with this one's")
+    ap.add_argument("--prefetch", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1, 2],
+                    help="prefetch values to run at the segment length (default 0,1,2)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/link.py needs root (network namespaces, tc, sshd)")
@@ -177,14 +185,14 @@ def bench(meter: Meter, fleet: Fleet, src: Path, tmp: Path, args: argparse.Names
     runs = runs_for(args)
     rows: dict[str, list[dict]] = {k: [] for k in runs}
     for r in range(args.rounds):
-        for i, (name, (kind, seg, prefetch)) in enumerate(runs.items()):
+        for i, (name, (kind, seg, prefetch, tree)) in enumerate(runs.items()):
             out = OUT / f"link-{i}.mkv"
             work = tmp / f"work-{r}-{i}"
             work.mkdir()
             with meter.measure() as box:
                 if kind == "ours":
                     run_quiet(yaffmpegp(src, out, fleet.names, fleet.ssh_config, seg, work,
-                                        ["--prefetch", str(prefetch)], tree=args.tree))
+                                        ["--prefetch", str(prefetch)], tree=tree))
                 else:
                     phases = peer(src, out, fleet.names, fleet.ssh_config, seg, OPTS, work)
             s = box[0]
@@ -223,7 +231,7 @@ def report(rows: dict[str, list[dict]], n: int, rate: float, args: argparse.Name
     print(f"\nmedians of {args.rounds} alternated rounds (2 shared cores: noisy). B = bytes the job must move "
           f"÷ ({n} × {rate / 1e6:.2f} MB/s); E = one segment's encode; M = the final mux alone (timed apart); "
           "tail = last segment done → end of run")
-    print(f"  {'':30s} {'wall s':>7s} {'cpu s':>7s} {'MB up':>6s} {'per host MB':>16s} {'imbal':>6s} "
+    print(f"  {'':40s} {'wall s':>7s} {'cpu s':>7s} {'MB up':>6s} {'per host MB':>16s} {'imbal':>6s} "
           f"{'re-sent':>8s} {'enc %':>5s} {'B s':>6s} {'E s':>5s} {'M s':>5s} {'tail s':>6s} {'wall/B':>7s} "
           f"{'(wall-E-M)/B':>13s}")
     for name, rs in rows.items():
@@ -232,7 +240,7 @@ def report(rows: dict[str, list[dict]], n: int, rate: float, args: argparse.Name
         last = rs[len(rs) // 2]
         ups = list(last["up"].values())
         goal = (wall - (e or 0) - (m or 0)) / bound if e is not None else None
-        print(f"  {name:30s} {wall:7.1f} {fmt(med([r['cpu'] for r in rs]), '7.1f')} "
+        print(f"  {name:40s} {wall:7.1f} {fmt(med([r['cpu'] for r in rs]), '7.1f')} "
               f"{med([sum(r['up'].values()) for r in rs]) / 1e6:6.0f} "
               f"{'/'.join(f'{b / 1e6:.0f}' for b in ups):>16s} {100 * imbalance(ups):5.0f}% "
               f"{med([r['resent'] for r in rs]) / 1e6:5.0f} MB {fmt(med([r['enc'] and 100 * r['enc'] for r in rs]), '5.0f')} {bound:6.1f} {fmt(e, '5.1f')} {fmt(m, '5.1f')} {fmt(tail, '6.1f')} "
