@@ -220,7 +220,7 @@ def settings_from(argv: Sequence[str]) -> tuple[Settings, argparse.Namespace]:
         slots=ns.slots,
         retries=ns.retries,
         stale_timeout=ns.stale_timeout,
-        workdir=ns.workdir,
+        workdir=ns.workdir.absolute() if ns.workdir else None,  # concat lists resolve relative paths from their own dir
         keep_workdir=ns.keep_workdir,
         context=ns.context,
         ssh=SSHSettings(user=ns.ssh_user, config=tuple(ns.ssh_config), known_hosts=ns.known_hosts,

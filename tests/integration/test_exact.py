@@ -2,6 +2,7 @@
 decoded-audio checksums and ffprobe against a real single pass, on each kind of source."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,21 @@ def test_lossless_output_is_identical_to_a_single_pass(case: str, sources, yaff,
     # the work dir is gone and nothing was left beside the input
     assert list(yaff.work.iterdir()) == []
     assert sorted(p.name for p in src.parent.iterdir() if p.name.startswith(".")) == []
+
+
+def test_relative_paths_as_users_type_them(tmp_path: Path) -> None:
+    """`--workdir work --file clip.mp4 -o out.mkv` from the current directory: the concat lists
+    in the work dir must not name their files relative to the wrong directory (they did: the
+    final mux failed with 'joined.ffconcat: No such file or directory')."""
+    import subprocess
+    import sys
+    media.h264_open_gop(tmp_path / "clip.mp4", seconds=3)
+    (tmp_path / "work").mkdir()
+    opts = ["-c:v", "ffv1", "-c:a", "copy"]
+    r = subprocess.run([sys.executable, "-m", "yaffmpegp", "--workdir", "work", "--file", "clip.mp4",
+                        "-o", "out.mkv", "--segment-length", "1", *opts], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=240, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    assert r.returncode == 0, r.stderr
+    single = media.single_pass(tmp_path / "clip.mp4", tmp_path / "single.mkv", opts)
+    assert media.frame_hashes(tmp_path / "out.mkv") == media.frame_hashes(single)
+    assert list((tmp_path / "work").iterdir()) == []
