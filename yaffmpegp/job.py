@@ -82,7 +82,7 @@ def for_segments(routed: RoutedOptions) -> RoutedOptions:
     if not timing.asked:
         return routed
     if not routed.span.whole:
-        raise UsageError("a frame-rate or speed change (-r, setpts) with -ss/-t/-to is not yet exact: "
+        raise UsageError("a frame-rate or speed change (-r, fps, setpts) with -ss/-t/-to is not yet exact: "
                          "trim in a pass of its own")
     segment, chain = without_timing(routed.segment, routed.video_filter)
     return replace(routed, segment=segment, video_filter=chain)

@@ -32,8 +32,8 @@ _METHODS = {"cfr": CFR, "1": CFR, "vfr": VFR, "2": VFR, "passthrough": PASSTHROU
 _RATE_NAMES = {"ntsc": Fraction(30000, 1001), "pal": Fraction(25), "qntsc": Fraction(30000, 1001),
                "qpal": Fraction(25), "sntsc": Fraction(30000, 1001), "spal": Fraction(25),
                "film": Fraction(24), "ntsc-film": Fraction(24000, 1001)}
-# Longest filter expression a segment's command line may carry (Linux takes 128 KiB per argument).
-MAX_EXPRESSION = 100_000
+# Longest filter expressions a segment's command line may carry: Linux takes 128 KiB per argument,
+MAX_EXPRESSION = 60_000  # a remote shell gets the whole command as one argument
 
 
 def parse_rate(text: str) -> Fraction:

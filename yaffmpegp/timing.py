@@ -73,7 +73,7 @@ def plan_retime(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: P
     copyts = any(o.name == "copyts" for o in routed.all)
     if pre.rate != 1 or not routed.span.whole or copyts:
         if timing.asked:
-            raise UsageError("a frame-rate or speed change (-r, setpts) is not yet exact with filters that "
+            raise UsageError("a frame-rate or speed change (-r, fps, setpts) is not yet exact with filters that "
                              "change the frame count, -ss/-t/-to or -copyts: do it in a pass of its own")
         return None
     vstream = media.stream(pre.video_in)

@@ -60,7 +60,7 @@ def test_files_named_in_filters_reach_the_ssh_hosts(fleet, sources, yaff, tmp_pa
 
 @pytest.mark.parametrize("opts,words", [
     (["-vf", "weave"], "make 4 frames of 9 source frames"),  # halves the frame count
-    (["-r", "30", "-ss", "1"], "frame-rate or speed change (-r, setpts) with -ss/-t/-to"),
+    (["-r", "30", "-ss", "1"], "frame-rate or speed change (-r, fps, setpts) with -ss/-t/-to"),
     (["-vf", "setpts=PTS+0.5/TB"], "'setpts' cannot be split"),  # not a speed: not worked out ahead
     (["-vf", "scale=160:-2,select='not(mod(n\\,7))'"], "'select' cannot be split"),
 ])
