@@ -57,6 +57,24 @@ def test_conversion_through_a_job_array_is_a_single_pass(slurm: Cluster, sources
 
 
 @pytest.mark.slow
+def test_a_frame_rate_change_through_the_array(slurm: Cluster, yaff, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """-r 10 from a VFR phone clip: each task's command carries its slots as filter
+    expressions (quotes, commas, parentheses) through sbatch's script; the frames and their
+    times are a single pass's."""
+    monkeypatch.setenv("SLURM_CONF", slurm.env["SLURM_CONF"])
+    src = media.phone_vfr(tmp_path / "vfr.mp4", seconds=4)
+    opts = ["-r", "10", "-c:v", "ffv1", "-c:a", "copy"]
+    ours = tmp_path / "ours.mkv"
+    single = media.single_pass(src, tmp_path / "single.mkv", opts)
+    r = yaff("--backend", "slurm", "--partition", slurm.partition, "--max-parallel", "2", "--cpus-per-task", "1",
+             "--file", src, "-o", ours, "--segment-length", "1", *opts)
+    assert r.returncode == 0, r.stderr
+    assert media.frames_with_times(ours) == media.frames_with_times(single)
+    assert media.decoded_md5(ours, "a:0") == media.decoded_md5(single, "a:0")
+
+
+@pytest.mark.slow
 def test_a_task_that_fails_is_submitted_again(slurm: Cluster, sources, yaff, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A --slurm-setup line that fails the first time it runs on any task (a marker file
