@@ -107,7 +107,9 @@ def test_a_task_whose_encode_freezes_is_cancelled_and_submitted_again(slurm: Clu
     monkeypatch.setenv("SLURM_CONF", slurm.env["SLURM_CONF"])
     src = sources["vhs"]
     once = shlex.quote(str(tmp_path / "froze once"))
-    setup = ("ffmpeg() { if [ \"$2\" != -encoders ] && [ ! -e " + once + " ]; then touch " + once + "; "
+    # mkdir is atomic: two tasks starting at once cannot both take the freeze (a test and a
+    # touch could, and did: two attempts failed, one CI run in three)
+    setup = ("ffmpeg() { if [ \"$2\" != -encoders ] && mkdir " + once + " 2>/dev/null; then "
              "command ffmpeg \"$@\" & p=$!; kill -STOP $p; wait $p; else command ffmpeg \"$@\"; fi; }")
     opts = ["-c:v", "ffv1", "-c:a", "copy"]
     ours, events = tmp_path / "ours.mkv", tmp_path / "events.jsonl"
