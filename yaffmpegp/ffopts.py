@@ -20,7 +20,7 @@ from enum import Enum, auto
 from functools import cache
 
 from . import filtergraph
-from .retime import retimes
+from .rateopts import retimes
 from .errors import ToolError, UsageError
 from .trim import Span, span_of
 

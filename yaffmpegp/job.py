@@ -23,7 +23,7 @@ from .context import context_frames
 from .dispatch import Dispatch, Dispatcher
 from .fleet import FleetDispatcher
 from .plan import Plan, add_context, plan_at, plan_cuts
-from .retime import user_timing, without_timing
+from .rateopts import user_timing, without_timing
 from .timing import Timing, final_mux, timeline_origin, work_out
 from .preflight import Preflight, run_preflight
 from .probe import MediaInfo, Packet, Stream, first_error_line, probe_media, probe_packets, run_tool

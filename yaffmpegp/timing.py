@@ -19,7 +19,8 @@ from .join import FinalMux
 from .plan import Plan
 from .preflight import Preflight
 from .probe import MediaInfo, Stream
-from .retime import Clock, Retimed, auto_method, guessed_rate, retime, user_timing
+from .rateopts import user_timing
+from .retime import Clock, Retimed, auto_method, guessed_rate, retime
 from .trim import Kept, Span, kept_frames
 
 

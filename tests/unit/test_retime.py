@@ -1,4 +1,5 @@
-"""retime.py: ffmpeg 5.1's output frame timing, worked out ahead, and each segment's share.
+"""retime.py: ffmpeg 5.1's output frame timing, worked out ahead, and each segment's share
+(rateopts.py: what the user's options say of it).
 
 The totals below are what ffmpeg 5.1.9 wrote for a 10 s, 25 fps H.264 MP4 (time base
 1/12800, every packet 512 ticks) with the same options, counted with framemd5; the frame-
@@ -13,10 +14,9 @@ from fractions import Fraction
 import pytest
 
 from yaffmpegp.errors import UsageError
+from yaffmpegp.rateopts import parse_fps, parse_rate, parse_setpts, user_timing, without_timing
 from yaffmpegp.retime import (CFR, VFR, VSCFR, Clock, Speed, _member, _steps, auto_method, fps_filter, guessed_rate,
-                              is_identity, parse_fps, parse_rate, parse_setpts, retime, segment_slots, user_timing,
-                              vsync,
-                              without_timing)
+                              is_identity, retime, segment_slots, vsync)
 
 TB = Fraction(1, 12800)
 PTS = [512 * k for k in range(250)]
