@@ -1,10 +1,7 @@
 """A remote host reached over SSH: SFTP for files, one exec channel per ffmpeg run.
 
-Everything goes over asyncssh connections (channels are multiplexed), never through the
-`ssh`/`scp` programs: one for commands, ffmpeg runs and downloads, and a second one, opened
-with the first upload, that carries uploads only. An upload fills its connection's send
-buffer (megabytes: seconds on a slow link); a result, a checksum or a kill queued behind it
-on the same connection would wait that long, and the host would sit idle. Remote commands are parsed by the login shell, so every
+Everything goes over one asyncssh connection per host (channels are multiplexed), never
+through the `ssh`/`scp` programs. Remote commands are parsed by the login shell, so every
 argument is quoted (`shlex.join`). A closed channel alone does not kill the remote ffmpeg (no
 pty, no SIGHUP): each run is tied to its channel's stdin (see `remote.tied_run`), so it ends
 by itself when the channel or the connection is gone, and it reports its pid first, so we
@@ -88,9 +85,6 @@ class SSHTransport(Transport):
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
         self._sftp_lock = asyncio.Lock()
-        self._uploads: asyncssh.SSHClientConnection | None = None  # the second connection
-        self._upload_sftp: asyncssh.SFTPClient | None = None
-        self._uploads_lock = asyncio.Lock()
         self._dir: str | None = None
         self._pids: set[int] = set()  # remote ffmpeg processes still running for us
         self._closing = False
@@ -208,7 +202,7 @@ class SSHTransport(Transport):
         remote, part = self.path(name), self.path(f".{name}.part")
         done = False
         try:
-            sftp = await self._uploads_client()
+            sftp = await self._sftp_client()
             (size, digest), _ = await _both(
                 asyncio.to_thread(local_digest, local),
                 sftp.put(str(local), part, follow_symlinks=True,
@@ -256,18 +250,8 @@ class SSHTransport(Transport):
         except (OSError, asyncssh.Error) as exc:
             raise self._transfer_error(f"cannot remove {name}", exc)
 
-    async def _uploads_client(self) -> asyncssh.SFTPClient:
-        """The SFTP session on the uploads' own connection, both opened on first use."""
-        async with self._uploads_lock:
-            if self._upload_sftp is None:
-                self._require_conn()
-                if self._uploads is None or self._uploads.is_closed():
-                    self._uploads = await connect(self.spec, self._options, self.label)
-                self._upload_sftp = await self._uploads.start_sftp_client()
-            return self._upload_sftp
-
     async def _sftp_client(self) -> asyncssh.SFTPClient:
-        """The main connection's one SFTP session, started on first use."""
+        """The connection's one SFTP session, started on first use."""
         async with self._sftp_lock:
             if self._sftp is None:
                 self._sftp = await self._open_channel(lambda conn: conn.start_sftp_client())
@@ -285,10 +269,10 @@ class SSHTransport(Transport):
 
     async def _forget(self, part: str) -> None:
         """Best effort removal of a partial upload; close() removes the whole dir anyway."""
-        if self._upload_sftp is not None and not self._lost():
+        if self._sftp is not None and not self._lost():
             with contextlib.suppress(OSError, asyncssh.Error, TimeoutError):
                 async with asyncio.timeout(5):
-                    await self._upload_sftp.remove(part)
+                    await self._sftp.remove(part)
 
     def _transfer_error(self, what: str, exc: BaseException) -> HostError | TransferError:
         """The error to raise for a failed transfer, chained to `exc` (unless it is `exc`)."""
@@ -373,7 +357,6 @@ class SSHTransport(Transport):
             if self._sftp is not None:
                 self._sftp.exit()
                 self._sftp = None
-            self._close_uploads()
             conn.close()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
@@ -400,18 +383,8 @@ class SSHTransport(Transport):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 
-    def _close_uploads(self) -> None:
-        uploads, self._uploads = self._uploads, None
-        if self._upload_sftp is not None:
-            self._upload_sftp.exit()
-            self._upload_sftp = None
-        if uploads is not None:
-            uploads.close()
-
     def _lost(self) -> bool:
-        """The host is gone: either connection closed under us."""
-        return (self._conn is None or self._conn.is_closed()
-                or (self._uploads is not None and self._uploads.is_closed()))
+        return self._conn is None or self._conn.is_closed()
 
     def _host_error(self, what: str, exc: BaseException) -> HostError:
         return HostError(f"{what}: {_reason(exc)}", host=self.label)
