@@ -20,7 +20,7 @@ from enum import Enum, auto
 from functools import cache
 
 from . import filtergraph
-from .rateopts import retimes
+from .rateopts import UserTiming, retimes, user_timing
 from .errors import ToolError, UsageError
 from .trim import Span, span_of
 
@@ -248,6 +248,7 @@ class RoutedOptions:
     video_filter: str | None
     all: tuple[Opt, ...]
     input: tuple[str, ...] = ()  # input options, for before -i
+    timing: UserTiming = UserTiming()  # what the options say of the output's frame timing
 
     @property
     def user_argv(self) -> list[str]:
@@ -280,12 +281,6 @@ class RoutedOptions:
         """The output frames a single pass keeps (-ss, -t, -to; the last of each wins)."""
         last = {opt.name: opt.value for opt in self.all if opt.name in SPAN_OPTIONS}
         return span_of(last.get("ss"), last.get("t"), last.get("to"))
-
-    @property
-    def user_video_filter(self) -> str | None:
-        """The video filters as the user gave them (`video_filter` may be the segments' share)."""
-        chains = [opt.value for opt in self.all if opt.name == "vf" or (opt.name == "filter" and opt.stream_type == "v")]
-        return chains[-1] if chains else None
 
     @property
     def autorotate(self) -> bool:
@@ -330,7 +325,8 @@ def split_options(argv: Sequence[str], table: OptionTable) -> RoutedOptions:
             final.extend(opt.argv)
     if vfilter:
         check_filter(vfilter)
-    routed = RoutedOptions(tuple(segment), tuple(final), vfilter, tuple(opts), tuple(inputs))
+    routed = RoutedOptions(tuple(segment), tuple(final), vfilter, tuple(opts), tuple(inputs),
+                           user_timing(opts, vfilter))
     routed.span  # noqa: B018 - a bad time is refused here, before any work
     return routed
 

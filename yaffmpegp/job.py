@@ -23,7 +23,7 @@ from .context import context_frames
 from .dispatch import Dispatch, Dispatcher
 from .fleet import FleetDispatcher
 from .plan import Plan, add_context, plan_at, plan_cuts
-from .rateopts import user_timing, without_timing
+from .rateopts import without_timing
 from .timing import Timing, final_mux, timeline_origin, work_out
 from .preflight import Preflight, run_preflight
 from .probe import MediaInfo, Packet, Stream, first_error_line, probe_media, probe_packets, run_tool
@@ -78,8 +78,7 @@ def for_segments(routed: RoutedOptions) -> RoutedOptions:
     """With a frame-rate or speed change (-r, a trailing setpts or fps), the segments take their
     timing from the single pass's slots (retime.py), not from those options: the options
     the segments get lose them (the single pass's sample and the user's argv keep them)."""
-    timing = user_timing(routed.all, routed.video_filter)
-    if not timing.asked:
+    if not routed.timing.asked:
         return routed
     if not routed.span.whole:
         raise UsageError("a frame-rate or speed change (-r, fps, setpts) with -ss/-t/-to is not yet exact: "

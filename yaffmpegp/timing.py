@@ -19,7 +19,6 @@ from .join import FinalMux
 from .plan import Plan
 from .preflight import Preflight
 from .probe import MediaInfo, Stream
-from .rateopts import user_timing
 from .retime import Clock, Retimed, auto_method, guessed_rate, retime
 from .trim import Kept, Span, kept_frames
 
@@ -70,7 +69,7 @@ def plan_retime(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: P
     """Where a single pass puts each frame when its output's timing is not the frames' own:
     a rate change (-r), a speed change (a trailing setpts), or frames dropped or repeated by
     the output's constant or variable rate. None: each segment's own encode gives the same."""
-    timing = user_timing(routed.all, routed.user_video_filter)
+    timing = routed.timing  # (the segments' options may have lost -r and a trailing filter; this has not)
     copyts = any(o.name == "copyts" for o in routed.all)
     if pre.rate != 1 or not routed.span.whole or copyts:
         if timing.asked:
@@ -124,8 +123,6 @@ def on_grid(seconds: Fraction, rate: Fraction | None) -> Fraction:
     if not rate:
         return seconds
     return Fraction(math.floor(seconds * rate + Fraction(1, 2))) / rate
-
-
 
 
 def final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan, timing: Timing) -> FinalMux:
