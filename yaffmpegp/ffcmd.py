@@ -48,17 +48,20 @@ ANNEXB_AT_EVERY_KEY = {
 
 
 def split_args(src: str, stream: int, split_frames: Sequence[int], pattern: str, fmt: str,
-               codec: str = "") -> list[str]:
+               codec: str = "", listing: str | None = None) -> list[str]:
     """Cut one video stream into pieces with the segment muxer, copying packets.
 
     `split_frames` are decode-order packet numbers of keyframes: exact, where
     `-segment_time` would only be a wish. Timestamps are kept (-copyts) so every piece
-    stays on the source's timeline.
+    stays on the source's timeline. `listing`: where the muxer lists each piece it closes
+    (CSV: name, start and end time).
     """
     out = {"map": f"0:{stream}", "c": "copy", "f": "segment", "segment_format": fmt,
            "reset_timestamps": 0, "map_metadata": -1, "map_chapters": -1, **_muxer_opts(fmt)}
     if fmt == "mpegts" and codec in ANNEXB_AT_EVERY_KEY:
         out["bsf:v"] = ANNEXB_AT_EVERY_KEY[codec]
+    if listing is not None:
+        out.update(segment_list=listing, segment_list_type="csv")
     if split_frames:
         out["segment_frames"] = ",".join(str(n) for n in split_frames)
     else:

@@ -300,7 +300,8 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
     planned.set_result(plan)
     workdir.mkdir()
     async with contextlib.aclosing(split(s.input, stream, plan, vstream.time_base, workdir,
-                                         codec=vstream.codec_name, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe)) as units:
+                                         codec=vstream.codec_name, ffmpeg=s.ffmpeg, ffprobe=s.ffprobe,
+                                         index=packets)) as units:
         while True:
             await resume.window.wait_room()
             unit = await anext(units, None)

@@ -208,6 +208,31 @@ async def probe_packets(path: Path, stream: int, ffprobe: str = "ffprobe") -> li
     return parse_packets(out)
 
 
+def parse_piece_probe(csv_text: str) -> tuple[Fraction | None, list[Packet]]:
+    """(time base, packets) from `ffprobe -show_entries stream=time_base:packet=pts,dts,
+    duration,flags -of csv` (each line starts with its section's name)."""
+    tb = None
+    rows = []
+    for line in csv_text.splitlines():
+        section, _, rest = line.partition(",")
+        if section == "stream" and rest:
+            tb = _fraction(rest.split(",")[0])
+        elif section == "packet":
+            rows.append(rest)
+    return tb, parse_packets("\n".join(rows))
+
+
+async def probe_piece(path: Path, ffprobe: str = "ffprobe") -> tuple[Fraction | None, list[Packet]]:
+    """The first video stream's time base and packets, in one ffprobe."""
+    argv = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries",
+            "stream=time_base:packet=pts,dts,duration,flags", "-of", "csv", str(path)]
+    code, out, err = await run_tool(argv)
+    if code != 0:
+        raise ToolError(f"ffprobe cannot read {path.name}: {first_error_line(err)}", argv=argv,
+                        returncode=code, stderr=err)
+    return parse_piece_probe(out)
+
+
 async def count_frames(path: Path, stream: str = "v:0", ffprobe: str = "ffprobe") -> int:
     """Number of packets of one video stream (one per frame in what we encode)."""
     value = await probe_value(path, "stream=nb_read_packets", stream, ffprobe, ("-count_packets",))

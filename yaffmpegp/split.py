@@ -20,7 +20,7 @@ import contextlib
 import os
 import shutil
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -28,7 +28,8 @@ from .children import die_with_parent
 from .errors import SplitError
 from .ffcmd import Trim, concat_copy_args, concat_list, head_args, split_args, ticks
 from .plan import Plan
-from .probe import Packet, first_error_line, probe_packets, probe_value, run_tool
+from .piececlock import PieceClock, listed_as, parse_segment_list
+from .probe import Packet, first_error_line, probe_piece, probe_value, run_tool
 from .segment import Segment
 
 
@@ -113,6 +114,7 @@ async def split(
     codec: str = "",
     ffmpeg: str = "ffmpeg",
     ffprobe: str = "ffprobe",
+    index: Sequence[Packet] | None = None,
 ) -> AsyncIterator[Segment]:
     """Yield the segments in order, each as soon as its unit is written: encoding can start
     while the rest of the video is still being split. Use with `contextlib.aclosing`, so
@@ -121,7 +123,8 @@ async def split(
     The segment muxer closes a piece before it opens the next, so piece i is complete once
     piece i+1 exists (or the muxer has exited); a unit with context also needs the next
     piece complete. Each segment knows how far its unit's timestamps are from the
-    source's (`Segment.shift`).
+    source's (`Segment.shift`). With the source's packet `index` (the one the plan was made
+    from), what most pieces hold is known without reading them back.
     """
     pieces_dir = workdir / "pieces"
     pieces_dir.mkdir()
@@ -131,7 +134,10 @@ async def split(
     count = len(plan.boundaries)
     pieces = [pieces_dir / f"p{k:05d}.{ext}" for k in range(count)]
     last_use = _last_use(plan, count)
-    args = split_args(str(src), stream, plan.split_frames, str(pieces_dir / f"p%05d.{ext}"), fmt, codec)
+    listing = workdir / "pieces.csv"
+    args = split_args(str(src), stream, plan.split_frames, str(pieces_dir / f"p%05d.{ext}"), fmt, codec,
+                      listing=str(listing))
+    units = _Units(plan, source_tb, index, pieces, listing, units_dir, fmt, ext, ffmpeg, ffprobe)
     log = workdir / "split.log"
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,
@@ -141,7 +147,6 @@ async def split(
     pacing = asyncio.create_task(pacer.run())  # ends with the muxer; cancelled in `finally`
     try:
         first_frame = 0
-        unit_tb: Fraction | None = None  # the same for every unit of one split: probed once
         for i in range(plan.segments):
             first, last = plan.pieces_of(i)
             ready = _ready_piece(plan, i)  # the piece whose existence says "done"
@@ -157,10 +162,7 @@ async def split(
             missing = [k for k in range(first, min(ready, count)) if not pieces[k].exists()]
             if missing:
                 raise SplitError(f"the segment muxer wrote {missing[0]} pieces, {count} were planned")
-            whole = pieces[first:last]
-            head = pieces[last] if plan.head_packets(i) else None
-            seg, unit_tb = await _make_unit(i, whole, head, last_use[first] == i and len(whole) == 1, plan,
-                                            source_tb, units_dir, fmt, ext, first_frame, unit_tb, ffmpeg, ffprobe)
+            seg = await units.make(i, first, last, last_use[first] == i and last - first == 1, first_frame)
             first_frame += seg.frames
             for k in range(count):
                 if last_use[k] == i:
@@ -206,67 +208,152 @@ def _last_use(plan: Plan, count: int) -> list[int]:
     return last
 
 
-async def _make_unit(i: int, whole: list[Path], head_piece: Path | None, own: bool, plan: Plan,
-                     source_tb: Fraction, units_dir: Path, fmt: str, ext: str, first_frame: int,
-                     unit_tb: Fraction | None, ffmpeg: str, ffprobe: str) -> tuple[Segment, Fraction]:
-    """Unit i: its whole pieces (the segment's own, after those its context starts in) and
-    the head of the next one (its keyframe, leading pictures and context) when needed,
-    joined by stream copy; checked against the plan. `own`: its only piece is used by no
-    other unit and can be moved rather than copied. Encoded as-is (rate 1, NUT) until
-    `Segment.encoded_as` says otherwise. Returns it with the units' time base."""
-    head_n = plan.head_packets(i)
-    unit = units_dir / f"{i:05d}.{ext}"
-    files = list(whole)
-    if head_n:
-        assert head_piece is not None
-        head = units_dir / f"{i:05d}.head.{ext}"
-        await _ffmpeg(ffmpeg, head_args(str(head_piece), head_n, str(head), fmt), f"cutting context for segment {i}")
-        files.append(head)
-    if len(files) == 1:
-        if own:
-            files[0].rename(unit)
-        else:
-            await asyncio.to_thread(shutil.copyfile, files[0], unit)
-    else:
-        starts = await asyncio.gather(*(_fraction(f, "format=start_time", None, ffprobe) for f in files))
-        listing = units_dir / f"{i:05d}.ffconcat"
+class _Units:
+    """Makes unit after unit from the pieces, each checked against the plan. What a piece
+    holds is read by ffprobe until the pieces' clock is known (piececlock.py), then derived
+    from the source's index and checked against the segment muxer's list; a unit joined
+    from several files is always read back."""
+
+    def __init__(self, plan: Plan, source_tb: Fraction, index: Sequence[Packet] | None, pieces: list[Path],
+                 listing: Path, units_dir: Path, fmt: str, ext: str, ffmpeg: str, ffprobe: str) -> None:
+        self.plan, self.source_tb, self.index, self.pieces = plan, source_tb, index, pieces
+        self.listing, self.units_dir, self.fmt, self.ext = listing, units_dir, fmt, ext
+        self.ffmpeg, self.ffprobe = ffmpeg, ffprobe
+        self.clock: PieceClock | None = None
+        self.unit_tb: Fraction | None = None  # the same for every unit of one split
+        self._tried = False  # the clock is learned from the first piece read, or never
+        self._listed: dict[str, float] = {}
+
+    def _span(self, k: int) -> tuple[int, int]:
+        """Piece k's source packets [a, b), decode order."""
+        bounds = self.plan.boundaries
+        return bounds[k], bounds[k + 1] if k + 1 < len(bounds) else self.plan.packets
+
+    async def _probe(self, unit: Path, start: int, piece: bool) -> list[Packet]:
+        """Read back `unit`, which holds the source's packets from `start` on; when it is one
+        piece as the muxer wrote it (`piece`), learn the pieces' clock from it."""
+        tb, packets = await probe_piece(unit, self.ffprobe)
+        if tb is None:
+            raise SplitError(f"cannot read the time base of {unit.name}")
+        if self.unit_tb is None:
+            self.unit_tb = tb
+        if piece and not self._tried:
+            self._learn(start, tb, packets)
+        return packets
+
+    def _learn(self, start: int, tb: Fraction, packets: list[Packet]) -> None:
+        self._tried = True
+        if self.index is not None:
+            self.clock = PieceClock.learn(self.index, start, self.source_tb, tb, packets)
+
+    def _derived(self, k: int) -> list[Packet] | None:
+        """Piece k's packets from the index, if its clock is known and the segment muxer's
+        list says it starts where the clock puts it."""
+        if self.clock is None or self.index is None or k == 0 or self.clock.tb != self.unit_tb:
+            return None
+        a, b = self._span(k)
+        name = self.pieces[k].name
+        if name not in self._listed and self.listing.exists():
+            self._listed = parse_segment_list(self.listing.read_text(errors="replace"))
+        if not listed_as(self._listed, name, self.clock.start_time(self.index, a)):
+            return None
+        return self.clock.packets(self.index, a, b)
+
+    def _may_map(self) -> bool:
+        """Whether the pieces' time base may divide the source's (MPEG-TS's is 1/90000;
+        NUT picks its own, known once a piece is read)."""
+        return self.fmt != "mpegts" or (self.source_tb * 90000).denominator == 1
+
+    async def _start(self, k: int, path: Path) -> Fraction:
+        """The start time of `path`: piece k, or a head cut from it (the same first packet)."""
+        if self.clock is not None and self.index is not None:
+            return self.clock.start_time(self.index, self._span(k)[0])
+        return await _fraction(path, "format=start_time", None, self.ffprobe)
+
+    async def _join(self, i: int, files: list[tuple[int, Path]], unit: Path) -> None:
+        starts = await asyncio.gather(*(self._start(k, f) for k, f in files))
+        listing = self.units_dir / f"{i:05d}.ffconcat"
         listing.write_text(concat_list([(str(f), (b - a) if b is not None else None)
-                                        for f, a, b in zip(files, starts, [*starts[1:], None])]))
-        await _ffmpeg(ffmpeg, concat_copy_args(str(listing), str(unit), fmt), f"assembling segment {i}")
+                                        for (_, f), a, b in zip(files, starts, [*starts[1:], None])]))
+        await _ffmpeg(self.ffmpeg, concat_copy_args(str(listing), str(unit), self.fmt), f"assembling segment {i}")
         listing.unlink()
+
+    async def _assemble(self, i: int, first_piece: int, last_piece: int, own: bool, unit: Path) -> list[Packet]:
+        """Write unit i (its whole pieces, then the head of the next when it needs one) and
+        say what it holds."""
+        plan, start = self.plan, self.plan.start(i)
+        head_n = plan.head_packets(i)
+        files = [(k, self.pieces[k]) for k in range(first_piece, last_piece)]
+        if len(files) == 1 and not head_n:
+            k, piece = files[0]
+            packets = self._derived(k)
+            if own:
+                piece.rename(unit)
+            else:
+                await asyncio.to_thread(shutil.copyfile, piece, unit)
+            return packets if packets is not None else await self._probe(unit, start, piece=True)
+        if not self._tried and self.index is not None and self._may_map():  # learn the clock once
+            k, piece = files[0]
+            tb, packets = await probe_piece(piece, self.ffprobe)
+            if tb is not None:
+                self._learn(self._span(k)[0], tb, packets)
+        head = self.units_dir / f"{i:05d}.head.{self.ext}"
+        try:
+            if head_n:
+                await _ffmpeg(self.ffmpeg, head_args(str(self.pieces[last_piece]), head_n, str(head), self.fmt),
+                              f"cutting context for segment {i}")
+                files.append((last_piece, head))
+            derived = self.clock is not None
+            await self._join(i, files, unit)
+            packets = await self._probe(unit, start, piece=False)
+            if derived and self.index is not None and not (
+                    self.clock is not None and self.clock.matches(self.index, start, packets, moved=True)):
+                self.clock = None  # the derived start times did not hold: probe from now on
+                await self._join(i, files, unit)
+                packets = await self._probe(unit, start, piece=False)
+            return packets
+        finally:
+            head.unlink(missing_ok=True)
+
+    async def make(self, i: int, first_piece: int, last_piece: int, own: bool, first_frame: int) -> Segment:
+        """Unit i: its whole pieces (the segment's own, after those its context starts in) and
+        the head of the next one (its keyframe, leading pictures and context) when needed,
+        joined by stream copy; checked against the plan. `own`: its only piece is used by no
+        other unit and can be moved rather than copied. Encoded as-is (rate 1, NUT) until
+        `Segment.encoded_as` says otherwise."""
+        plan = self.plan
+        head_n = plan.head_packets(i)
+        unit = self.units_dir / f"{i:05d}.{self.ext}"
+        packets = await self._assemble(i, first_piece, last_piece, own, unit)
+        unit_tb = self.unit_tb
+        assert unit_tb is not None
+        lead_in = plan.cuts[i].index - plan.start(i)  # context packets before the cut
+        expected_packets = lead_in + plan.piece_packets(i) + head_n
+        if len(packets) != expected_packets or not packets[0].key or not packets[lead_in].key:
+            raise SplitError(f"segment {i} holds {len(packets)} packets, {expected_packets} were planned "
+                             "(the split did not cut where planned)", segment=i)
+        margin = _margin(packets)
+        key = packets[lead_in]
+        end = None
         if head_n:
-            files[-1].unlink()
-    packets = await probe_packets(unit, 0, ffprobe)
-    lead_in = plan.cuts[i].index - plan.start(i)  # context packets before the cut
-    expected_packets = lead_in + plan.piece_packets(i) + head_n
-    if len(packets) != expected_packets or not packets[0].key or not packets[lead_in].key:
-        raise SplitError(f"segment {i} holds {len(packets)} packets, {expected_packets} were planned "
-                         "(the split did not cut where planned)", segment=i)
-    margin = _margin(packets)
-    key = packets[lead_in]
-    end = None
-    if head_n:
-        nxt = packets[lead_in + plan.piece_packets(i)]
-        if not nxt.key:
-            raise SplitError(f"segment {i}: context does not start on a keyframe", segment=i)
-        end = nxt.pts
-    owned = sum(1 for p in packets if p.pts >= key.pts - margin and (end is None or p.pts < end - margin))
-    if owned != plan.frames[i]:
-        raise SplitError(f"segment {i} would give {owned} frames, {plan.frames[i]} were planned", segment=i)
-    if unit_tb is None:
-        unit_tb = await _fraction(unit, "stream=time_base", "v:0", ffprobe)
-    if i + 1 < plan.segments:
-        duration = (plan.cuts[i + 1].pts - plan.cuts[i].pts) * source_tb
-    else:
-        stamps = sorted(p.pts for p in packets if p.pts >= key.pts - margin)
-        step = (stamps[-1] - stamps[-2]) if len(stamps) > 1 else 0
-        duration = Fraction(stamps[-1] - stamps[0] + step) * unit_tb
-    # where the cut's keyframe sits in the unit's timestamps and in the source's
-    shift = key.pts - ticks(plan.cuts[i].pts * source_tb, unit_tb)
-    if plan.with_context:  # every frame goes through the filters; the owned ones are kept after
-        trim, window = Trim(packets[0].pts - margin, None), Trim(key.pts, end)
-    else:
-        trim, window = Trim(key.pts - margin, None if end is None else end - margin), None
-    seg = Segment(i, first_frame, owned, owned, duration, trim, unit, "nut", shift, unit_tb, window, 2 * margin,
-                  nbytes=unit.stat().st_size)
-    return seg, unit_tb
+            nxt = packets[lead_in + plan.piece_packets(i)]
+            if not nxt.key:
+                raise SplitError(f"segment {i}: context does not start on a keyframe", segment=i)
+            end = nxt.pts
+        owned = sum(1 for p in packets if p.pts >= key.pts - margin and (end is None or p.pts < end - margin))
+        if owned != plan.frames[i]:
+            raise SplitError(f"segment {i} would give {owned} frames, {plan.frames[i]} were planned", segment=i)
+        if i + 1 < plan.segments:
+            duration = (plan.cuts[i + 1].pts - plan.cuts[i].pts) * self.source_tb
+        else:
+            stamps = sorted(p.pts for p in packets if p.pts >= key.pts - margin)
+            step = (stamps[-1] - stamps[-2]) if len(stamps) > 1 else 0
+            duration = Fraction(stamps[-1] - stamps[0] + step) * unit_tb
+        # where the cut's keyframe sits in the unit's timestamps and in the source's
+        shift = key.pts - ticks(plan.cuts[i].pts * self.source_tb, unit_tb)
+        if plan.with_context:  # every frame goes through the filters; the owned ones are kept after
+            trim, window = Trim(packets[0].pts - margin, None), Trim(key.pts, end)
+        else:
+            trim, window = Trim(key.pts - margin, None if end is None else end - margin), None
+        return Segment(i, first_frame, owned, owned, duration, trim, unit, "nut", shift, unit_tb, window,
+                       2 * margin, nbytes=unit.stat().st_size)

@@ -6,11 +6,18 @@ import asyncio
 import contextlib
 import os
 import subprocess
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
-from yaffmpegp.plan import plan_cuts
+import pytest
+
+from tests import media
+
+from yaffmpegp.piececlock import PieceClock
+from yaffmpegp.plan import add_context, plan_cuts
 from yaffmpegp.probe import probe_packets, probe_value
+from yaffmpegp.segment import Segment
 from yaffmpegp.split import split
 
 
@@ -61,3 +68,73 @@ def test_the_muxer_waits_for_the_units_asked_for(tmp_path: Path) -> None:
         assert [s.index for s in [first, *rest]] == list(range(plan.segments))
         assert sum(s.frames for s in [first, *rest]) == len(packets)
     asyncio.run(go())
+
+
+def _closed_gop_mp4(path: Path) -> Path:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=12",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-bf", "3", "-g", "25", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize("make, context, fewer", [
+    (_closed_gop_mp4, None, True),  # units are pieces: known from the index after the first
+    # open-GOP heads, joined in MPEG-TS: 1/12800 does not divide into its 1/90000, no map
+    (lambda p: media.h264_open_gop(p.with_suffix(".mp4")), None, False),
+    (lambda p: media.vhs_ffv1(p.with_suffix(".mkv")), (2, 2), True),  # context: every unit joined
+    (lambda p: media.mpeg2_ts(p.with_suffix(".ts")), (2, 2), True),  # open GOPs, joined in TS
+], ids=["closed-gop-mp4", "open-gop-mp4", "ffv1-context", "mpeg2-ts-context"])
+def test_units_known_from_the_index_are_the_units_read_back(tmp_path: Path, make, context, fewer) -> None:
+    """Splitting with the source's index (pieces' packets derived, checked against the
+    segment muxer's list) gives the same units, byte for byte, and the same segments as
+    reading every piece back with ffprobe, with fewer ffprobes."""
+    src = make(tmp_path / "src.mp4")
+    log = tmp_path / "ffprobe.log"
+    shim = tmp_path / "ffprobe"
+    shim.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec ffprobe "$@"\n')
+    shim.chmod(0o755)
+
+    async def cut(index: bool) -> tuple[list, list[bytes], int]:
+        packets = await probe_packets(src, 0)
+        tb = Fraction(await probe_value(src, "stream=time_base", "v:0"))
+        codec = await probe_value(src, "stream=codec_name", "v:0")
+        plan = plan_cuts(packets, tb, 1.5)
+        if context:
+            plan = add_context(plan, packets, *context)
+        work = tmp_path / f"work-{index}"
+        work.mkdir()
+        log.unlink(missing_ok=True)
+        segs, data = [], []
+        async with contextlib.aclosing(split(src, 0, plan, tb, work, codec=codec, ffprobe=str(shim),
+                                             index=packets if index else None)) as units:
+            async for seg in units:
+                segs.append(replace(seg, unit=Path(seg.unit.name)))
+                data.append(seg.unit.read_bytes())
+        return segs, data, len(log.read_text().splitlines()) if log.exists() else 0
+
+    probed, probed_data, probes = asyncio.run(cut(False))
+    derived, derived_data, probes_with_index = asyncio.run(cut(True))
+    assert len(probed) >= 3
+    assert derived == probed
+    assert derived_data == probed_data
+    assert (probes_with_index < probes) if fewer else (probes_with_index == probes), (probes_with_index, probes)
+
+
+def test_a_start_time_that_does_not_hold_is_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The safety net under the derived start times: if one were wrong, the joined unit would
+    not follow the clock, and the unit is joined again from start times ffprobe reads."""
+    src = media.vhs_ffv1(tmp_path / "src.mkv")
+
+    async def cut(work: Path) -> list[tuple[Segment, bytes]]:
+        packets = await probe_packets(src, 0)
+        tb = Fraction(await probe_value(src, "stream=time_base", "v:0"))
+        plan = add_context(plan_cuts(packets, tb, 1.5), packets, 2, 2)
+        work.mkdir()
+        async with contextlib.aclosing(split(src, 0, plan, tb, work, codec="ffv1", index=packets)) as units:
+            return [(replace(s, unit=Path(s.unit.name)), s.unit.read_bytes()) async for s in units]
+
+    right = asyncio.run(cut(tmp_path / "right"))
+    late = PieceClock.start_time
+    # off by 0-20 ms, not all alike (the same error in every start would cancel out)
+    monkeypatch.setattr(PieceClock, "start_time",
+                        lambda self, source, start: late(self, source, start) + Fraction(start % 3, 100))
+    assert asyncio.run(cut(tmp_path / "wrong")) == right
