@@ -87,13 +87,16 @@ def ffconcat_quote(path: str) -> str:
     return "'" + path.replace("'", "'\\''") + "'"
 
 
-def concat_list(entries: Sequence[tuple[str, Fraction | None]]) -> str:
-    """ffconcat text for (path, duration in seconds or None) entries."""
+def concat_list(entries: Sequence[tuple[str, Fraction | None]], outpoint: Fraction | None = None) -> str:
+    """ffconcat text for (path, duration in seconds or None) entries. `outpoint`: the last
+    file ends at the first packet whose decode timestamp reaches it (its own timeline)."""
     lines = ["ffconcat version 1.0"]
     for path, duration in entries:
         lines.append(f"file {ffconcat_quote(path)}")
         if duration is not None:
             lines.append(f"duration {float(duration):.6f}")
+    if outpoint is not None:
+        lines.append(f"outpoint {float(outpoint):.6f}")
     return "\n".join(lines) + "\n"
 
 

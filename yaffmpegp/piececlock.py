@@ -12,6 +12,7 @@ encode's per-segment overhead).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -63,6 +64,23 @@ class PieceClock:
         pictures, shown earlier, do not count), in whole microseconds rounded as
         av_rescale_q does. A unit joined with it is read back and checked."""
         return ticks((source[start].pts * self.scale + self.offset) * self.tb, MICROSECOND) * MICROSECOND
+
+
+def first_packets_end(clock: PieceClock, source: Sequence[Packet], start: int, n: int) -> Fraction | None:
+    """A concat `outpoint` that keeps exactly the first `n` packets of the piece starting at
+    source packet `start`: packet n's timestamp, rounded down to the microsecond (the concat
+    demuxer ends a file at the first decode timestamp that reaches it). Only for a stream
+    that never reorders (see `in_order`), whose decode timestamps are the presentation ones;
+    None when the piece has no packet n."""
+    if start + n >= len(source):
+        return None
+    seconds = (source[start + n].pts * clock.scale + clock.offset) * clock.tb
+    return Fraction(math.floor(seconds / MICROSECOND)) * MICROSECOND
+
+
+def in_order(source: Sequence[Packet]) -> bool:
+    """Whether every packet is shown after the one decoded before it (no reordering)."""
+    return all(b.pts > a.pts for a, b in zip(source, source[1:]))
 
 
 def parse_segment_list(text: str) -> dict[str, float]:

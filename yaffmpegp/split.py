@@ -28,7 +28,7 @@ from .children import die_with_parent
 from .errors import SplitError
 from .ffcmd import Trim, concat_copy_args, concat_list, head_args, split_args, ticks
 from .plan import Plan
-from .piececlock import PieceClock, listed_as, parse_segment_list
+from .piececlock import PieceClock, first_packets_end, in_order, listed_as, parse_segment_list
 from .probe import Packet, first_error_line, probe_piece, probe_value, run_tool
 from .segment import Segment
 
@@ -223,6 +223,7 @@ class _Units:
         self.unit_tb: Fraction | None = None  # the same for every unit of one split
         self._tried = False  # the clock is learned from the first piece read, or never
         self._listed: dict[str, float] = {}
+        self._in_order: bool | None = None  # whether the source never reorders frames
 
     def _span(self, k: int) -> tuple[int, int]:
         """Piece k's source packets [a, b), decode order."""
@@ -270,13 +271,22 @@ class _Units:
             return self.clock.start_time(self.index, self._span(k)[0])
         return await _fraction(path, "format=start_time", None, self.ffprobe)
 
-    async def _join(self, i: int, files: list[tuple[int, Path]], unit: Path) -> None:
+    async def _join(self, i: int, files: list[tuple[int, Path]], unit: Path, outpoint: Fraction | None) -> None:
         starts = await asyncio.gather(*(self._start(k, f) for k, f in files))
         listing = self.units_dir / f"{i:05d}.ffconcat"
         listing.write_text(concat_list([(str(f), (b - a) if b is not None else None)
-                                        for (_, f), a, b in zip(files, starts, [*starts[1:], None])]))
+                                        for (_, f), a, b in zip(files, starts, [*starts[1:], None])], outpoint))
         await _ffmpeg(self.ffmpeg, concat_copy_args(str(listing), str(unit), self.fmt), f"assembling segment {i}")
         listing.unlink()
+
+    def _head_end(self, k: int, n: int) -> Fraction | None:
+        """Where the first `n` packets of piece k end, so the concat demuxer can take them
+        from the piece itself (no head cut): known for a source that never reorders."""
+        if self.clock is None or self.index is None:
+            return None
+        if self._in_order is None:
+            self._in_order = in_order(self.index)
+        return first_packets_end(self.clock, self.index, self._span(k)[0], n) if self._in_order else None
 
     async def _assemble(self, i: int, first_piece: int, last_piece: int, own: bool, unit: Path) -> list[Packet]:
         """Write unit i (its whole pieces, then the head of the next when it needs one) and
@@ -299,21 +309,30 @@ class _Units:
                 self._learn(self._span(k)[0], tb, packets)
         head = self.units_dir / f"{i:05d}.head.{self.ext}"
         try:
-            if head_n:
-                await _ffmpeg(self.ffmpeg, head_args(str(self.pieces[last_piece]), head_n, str(head), self.fmt),
-                              f"cutting context for segment {i}")
-                files.append((last_piece, head))
             derived = self.clock is not None
-            await self._join(i, files, unit)
+            head_end = self._head_end(last_piece, head_n) if head_n else None
+            if head_end is not None:
+                files.append((last_piece, self.pieces[last_piece]))
+            elif head_n:
+                await self._cut_head(i, last_piece, head_n, head)
+                files.append((last_piece, head))
+            await self._join(i, files, unit, head_end)
             packets = await self._probe(unit, start, piece=False)
             if derived and self.index is not None and not (
                     self.clock is not None and self.clock.matches(self.index, start, packets, moved=True)):
-                self.clock = None  # the derived start times did not hold: probe from now on
-                await self._join(i, files, unit)
+                self.clock = None  # the derived times did not hold: probe (and cut heads) from now on
+                if head_end is not None:
+                    await self._cut_head(i, last_piece, head_n, head)
+                    files[-1] = (last_piece, head)
+                await self._join(i, files, unit, None)
                 packets = await self._probe(unit, start, piece=False)
             return packets
         finally:
             head.unlink(missing_ok=True)
+
+    async def _cut_head(self, i: int, k: int, n: int, head: Path) -> None:
+        await _ffmpeg(self.ffmpeg, head_args(str(self.pieces[k]), n, str(head), self.fmt),
+                      f"cutting context for segment {i}")
 
     async def make(self, i: int, first_piece: int, last_piece: int, own: bool, first_frame: int) -> Segment:
         """Unit i: its whole pieces (the segment's own, after those its context starts in) and

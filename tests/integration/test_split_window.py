@@ -76,24 +76,30 @@ def _closed_gop_mp4(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make, context, fewer", [
-    (_closed_gop_mp4, None, True),  # units are pieces: known from the index after the first
+@pytest.mark.parametrize("make, context, fewer, fewer_cuts", [
+    (_closed_gop_mp4, None, True, False),  # units are pieces: known from the index after the first
     # open-GOP heads, joined in MPEG-TS: 1/12800 does not divide into its 1/90000, no map
-    (lambda p: media.h264_open_gop(p.with_suffix(".mp4")), None, False),
-    (lambda p: media.vhs_ffv1(p.with_suffix(".mkv")), (2, 2), True),  # context: every unit joined
-    (lambda p: media.mpeg2_ts(p.with_suffix(".ts")), (2, 2), True),  # open GOPs, joined in TS
+    (lambda p: media.h264_open_gop(p.with_suffix(".mp4")), None, False, False),
+    # context, every unit joined; intra-only, so its head is taken by the concat demuxer
+    (lambda p: media.vhs_ffv1(p.with_suffix(".mkv")), (2, 2), True, True),
+    (lambda p: media.mpeg2_ts(p.with_suffix(".ts")), (2, 2), True, False),  # open GOPs, joined in TS
 ], ids=["closed-gop-mp4", "open-gop-mp4", "ffv1-context", "mpeg2-ts-context"])
-def test_units_known_from_the_index_are_the_units_read_back(tmp_path: Path, make, context, fewer) -> None:
+def test_units_known_from_the_index_are_the_units_read_back(tmp_path: Path, make, context, fewer,
+                                                            fewer_cuts) -> None:
     """Splitting with the source's index (pieces' packets derived, checked against the
-    segment muxer's list) gives the same units, byte for byte, and the same segments as
-    reading every piece back with ffprobe, with fewer ffprobes."""
+    segment muxer's list; heads taken without a cut of their own) gives the same units, byte
+    for byte, and the same segments as reading every piece back with ffprobe and cutting
+    every head, with fewer ffprobes and ffmpegs."""
     src = make(tmp_path / "src.mp4")
-    log = tmp_path / "ffprobe.log"
-    shim = tmp_path / "ffprobe"
-    shim.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec ffprobe "$@"\n')
-    shim.chmod(0o755)
+    log = tmp_path / "tools.log"
+    for tool in ("ffprobe", "ffmpeg"):
+        (tmp_path / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\nexec {tool} "$@"\n')
+        (tmp_path / tool).chmod(0o755)
 
-    async def cut(index: bool) -> tuple[list, list[bytes], int]:
+    def calls(tool: str) -> int:
+        return sum(1 for line in log.read_text().splitlines() if line.startswith(tool + " "))
+
+    async def cut(index: bool) -> tuple[list, list[bytes], int, int]:
         packets = await probe_packets(src, 0)
         tb = Fraction(await probe_value(src, "stream=time_base", "v:0"))
         codec = await probe_value(src, "stream=codec_name", "v:0")
@@ -104,19 +110,21 @@ def test_units_known_from_the_index_are_the_units_read_back(tmp_path: Path, make
         work.mkdir()
         log.unlink(missing_ok=True)
         segs, data = [], []
-        async with contextlib.aclosing(split(src, 0, plan, tb, work, codec=codec, ffprobe=str(shim),
+        async with contextlib.aclosing(split(src, 0, plan, tb, work, codec=codec, ffprobe=str(tmp_path / "ffprobe"),
+                                             ffmpeg=str(tmp_path / "ffmpeg"),
                                              index=packets if index else None)) as units:
             async for seg in units:
                 segs.append(replace(seg, unit=Path(seg.unit.name)))
                 data.append(seg.unit.read_bytes())
-        return segs, data, len(log.read_text().splitlines()) if log.exists() else 0
+        return segs, data, calls("ffprobe"), calls("ffmpeg")
 
-    probed, probed_data, probes = asyncio.run(cut(False))
-    derived, derived_data, probes_with_index = asyncio.run(cut(True))
+    probed, probed_data, probes, cuts = asyncio.run(cut(False))
+    derived, derived_data, probes_with_index, cuts_with_index = asyncio.run(cut(True))
     assert len(probed) >= 3
     assert derived == probed
     assert derived_data == probed_data
     assert (probes_with_index < probes) if fewer else (probes_with_index == probes), (probes_with_index, probes)
+    assert (cuts_with_index < cuts) if fewer_cuts else (cuts_with_index == cuts), (cuts_with_index, cuts)
 
 
 def test_a_start_time_that_does_not_hold_is_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -41,6 +41,9 @@ def test_concat_list_quotes_paths() -> None:
     text = concat_list([("/w/it's a $(x).nut", Fraction(8)), ("/w/b.nut", None)])
     assert text == ("ffconcat version 1.0\nfile '/w/it'\\''s a $(x).nut'\nduration 8.000000\n"
                     "file '/w/b.nut'\n")
+    # the last file cut short: its first packets only
+    assert concat_list([("/w/a.nut", Fraction(1)), ("/w/b.nut", None)], Fraction(200316, 10**6)).endswith(
+        "file '/w/b.nut'\noutpoint 0.200316\n")
 
 
 STDERR = """\

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from yaffmpegp.piececlock import PieceClock, listed_as, parse_segment_list
+from yaffmpegp.piececlock import PieceClock, first_packets_end, in_order, listed_as, parse_segment_list
 from yaffmpegp.probe import Packet, parse_piece_probe
 
 # decode order, B-frames: as an MP4 from x264 (time base 1/12800, 512 ticks a frame)
@@ -66,3 +66,15 @@ def test_one_probe_gives_time_base_and_packets() -> None:
                                     "packet,126104,124124,2002,__,\nstream,1/60000\n")
     assert tb == Fraction(1, 60000)
     assert packets == [Packet(124124, True, 2002), Packet(130124, False, 2002), Packet(126104, False, 2002)]
+
+
+def test_the_outpoint_that_keeps_the_first_packets() -> None:
+    intra = [Packet(k * 1001, True) for k in range(10)]  # 29.97 fps in 1/30000
+    assert in_order(intra) and not in_order(SOURCE)
+    clock = PieceClock(Fraction(1, 30000), 1, 0)
+    # packet 2 of the piece from packet 4: 6 * 1001 / 30000 s = 0.2002 s, exactly
+    assert first_packets_end(clock, intra, 4, 2) == Fraction(200200, 10**6)
+    # 1/60000 ticks: rounded down, so packet n's decode timestamp reaches it
+    end = first_packets_end(PieceClock(Fraction(1, 60000), 2, 7), intra, 4, 2)
+    assert end == Fraction(200316, 10**6) and end <= Fraction(6 * 1001 * 2 + 7, 60000)
+    assert first_packets_end(clock, intra, 8, 2) is None  # the stream ends first
