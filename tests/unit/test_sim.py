@@ -3,11 +3,13 @@ with a host lost mid-run and stragglers finishes every segment exactly once, nev
 second attempt at a segment no host was encoding, and stays near its lower bound (virtual
 time, so the figures are deterministic)."""
 import asyncio
+from dataclasses import replace
 
 import pytest
 
 from yaffmpegp.sim import clock
-from yaffmpegp.sim.scenario import Scenario, run
+from yaffmpegp.sim.scenario import Scenario, foresight, run
+from yaffmpegp.sim.transport import SimHost
 
 
 def test_virtual_clock_jumps_to_the_next_timer() -> None:
@@ -47,3 +49,19 @@ def test_planner_shaped_tail_shortens_a_few_round_run() -> None:
     shaped = run(Scenario("shaped", 20, 40, stragglers=0, lost=0, tail_shaped=True))
     assert plain.done_once and shaped.done_once
     assert shaped.makespan < 0.85 * plain.makespan, (shaped.makespan, plain.makespan)
+
+
+def test_foresight_keeps_segments_whole_and_avoids_what_it_knows() -> None:
+    sc = Scenario("t", hosts=2, segments=3, bytes_per_frame=1, coordinator_link=1e12)
+    fast, slow = SimHost("f", 100.0, 1e12), SimHost("s", 50.0, 1e12)
+    # 300, 200, 100 frames: 300 on the fast host (3 s), 200 on the slow (4 s), 100 after the
+    # fast one's (4 s): whole segments end at 4 s where divisible work would end at 4 s too
+    assert foresight(sc, [fast, slow], [100, 300, 200]) == 4.0
+    # two segments of 100: both on the fast host (1 s, then 2 s) or one on each (1 s and 2 s)
+    assert foresight(sc, [fast, slow], [100, 100]) == 2.0
+    # a host lost at 1 s takes nothing it would not finish by then
+    lost = SimHost("l", 1000.0, 1e12, lost_at=1.0)
+    assert foresight(sc, [slow, lost], [5000]) == 100.0
+    # a host's share of its own link is its speed when slower; the coordinator's link bounds it all
+    assert foresight(sc, [SimHost("n", 100.0, 10.0)], [100]) == 10.0
+    assert foresight(replace(sc, coordinator_link=1.0), [fast], [100]) == 100.0

@@ -4,6 +4,7 @@ makespan with its lower bound max(work ÷ total speed, bytes ÷ coordinator link
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import random
 import tempfile
@@ -54,6 +55,7 @@ class Result:
     encodes: int  # ffmpeg runs started
     not_started_duplicates: int  # a second attempt at a segment no host was encoding (must be 0)
     attainable: float = 0.0  # the bound counting each host's own link, slowdowns and losses
+    foresight: float = 0.0  # an offline schedule that knows every speed: see `foresight`
     report: dict = field(default_factory=dict)
 
     @property
@@ -63,6 +65,10 @@ class Result:
     @property
     def ratio_attainable(self) -> float:
         return self.makespan / self.attainable
+
+    @property
+    def ratio_foresight(self) -> float:
+        return self.makespan / self.foresight
 
 
 def make_fleet(sc: Scenario) -> list[SimHost]:
@@ -129,6 +135,34 @@ def _attainable(sc: Scenario, hosts: list[SimHost], frames: list[int]) -> float:
     return max(hi, work * sc.bytes_per_frame / sc.coordinator_link)
 
 
+def foresight(sc: Scenario, hosts: list[SimHost], frames: list[int]) -> float:
+    """The makespan of an offline schedule that knows every host's speed and fault in advance
+    (not a bound, but what foresight gets with these segments): longest segment first, each
+    to the slot that would finish it first; a slot's speed is its host's per-slot fps, or its
+    share of the host's link when that is slower; a straggler's slots slow down when it does;
+    a lost host takes nothing it would not finish; the coordinator's link bounds it too.
+    Segments are whole: with few per slot this is far above the divisible-work bound."""
+    def finish(start: float, h: SimHost, n: int) -> float:
+        rate = min(h.fps, h.link / sc.bytes_per_frame / h.slots)
+        if h.slow_at is None or start + n / rate <= h.slow_at:
+            return start + n / rate
+        before = max(0.0, h.slow_at - start) * rate
+        return max(start, h.slow_at) + (n - before) / (rate / h.slow_by)
+
+    free = [[0.0] * h.slots for h in hosts]  # each host's slots: when each is free (a heap)
+    end = 0.0
+    for n in sorted(frames, reverse=True):
+        options = []
+        for i, h in enumerate(hosts):
+            done = finish(free[i][0], h, n)  # its earliest free slot: the same speed as the others
+            if h.lost_at is None or done <= h.lost_at:
+                options.append((done, i))
+        done, i = min(options)
+        heapq.heapreplace(free[i], done)
+        end = max(end, done)
+    return max(end, sum(frames) * sc.bytes_per_frame / sc.coordinator_link)
+
+
 async def _run(sc: Scenario, hosts: list[SimHost], frames: list[int], tmp: Path) -> Result:
     units = tmp / "units"
     results = tmp / "encoded"
@@ -191,7 +225,8 @@ async def _run(sc: Scenario, hosts: list[SimHost], frames: list[int], tmp: Path)
                   done_once=sorted(work.done_by) == list(range(len(segs))) and all(v == 1 for v in done.values())
                   and len(done) == len(segs),
                   encodes=sum(t.encodes for t in transports), not_started_duplicates=len(odd),
-                  attainable=_attainable(sc, hosts, frames), report=report)
+                  attainable=_attainable(sc, hosts, frames), foresight=foresight(sc, hosts, frames),
+                  report=report)
 
 
 def run(sc: Scenario) -> Result:
