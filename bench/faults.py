@@ -5,7 +5,6 @@ Usage: python bench/faults.py [--rounds N] [--seconds S]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics
@@ -105,7 +104,7 @@ def main() -> None:
                 print(f"round {r + 1}: {name:48s} {walls[name][-1]:6.2f} s", flush=True)
         clean = statistics.median(walls["clean run"])
         print(f"\n{args.seconds} s 480i, {' '.join(OPTS)}, 3 hosts, 4 s segments; medians of {args.rounds} rounds")
-        print(f"| fault | wall (s) | added (s) |\n|---|---|---|")
+        print("| fault | wall (s) | added (s) |\n|---|---|---|")
         for name in faults:
             m = statistics.median(walls[name])
             print(f"| {name} | {m:.1f} | {m - clean:+.1f} |")
