@@ -1,6 +1,8 @@
 """Cut the video into units of work with the segment muxer (stream copy), as planned.
 
-Each piece the muxer writes is checked against the plan (packet count, first keyframe).
+Each unit is checked against the plan (packet count, first keyframe). What a piece holds is
+known from the source's index once the pieces' clock is (piececlock.py): a unit of one piece
+is checked against the segment muxer's own list of cuts, a joined unit is read back.
 A piece whose next cut is an open-GOP keyframe gets that keyframe and its leading
 pictures appended (copied, via the concat demuxer), so the frames it owns all decode.
 
