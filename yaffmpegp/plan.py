@@ -12,6 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from fractions import Fraction
 
 from .errors import InputError
@@ -50,7 +51,7 @@ class Plan:
     def with_context(self) -> bool:
         return bool(self.starts)
 
-    @property
+    @cached_property  # read for every unit (pieces_of, the split's spans): sorted once
     def boundaries(self) -> list[int]:
         """Decode-order packet numbers where pieces start: every cut, and every keyframe
         where a unit's context starts."""
