@@ -135,20 +135,24 @@ def ticks(seconds: Fraction, time_base: Fraction) -> int:
 
 
 def video_filter(trim: Trim, user_filter: str | None, upright: str | None = None, shift: int = 0,
-                 keep: tuple[Fraction, Fraction | None] | None = None, slots: str | None = None) -> str:
+                 keep: tuple[Fraction, Fraction | None] | None = None, slots: str | None = None,
+                 rebase: Fraction | None = None) -> str:
     """`upright` (the autorotation), then the trim to the unit's frames, then the user's
     filters: the order ffmpeg uses for its own input trims. Segments keep the source's
     timestamps; `shift` moves them to the single pass's timeline first, so filters that look
     at the time (fade=st=, enable=, drawtext's %{pts}) see what they would see there.
     With context, the trim before the filters only drops what cannot be decoded, the filters
-    see the neighbours, and `keep` (seconds on that timeline) keeps the owned frames after."""
+    see the neighbours, and `keep` (seconds on that timeline) keeps the owned frames after.
+    `rebase` (seconds) then moves the timeline's start there, as an output -ss does before a
+    constant-rate encoder counts its frames from 0."""
     timeline = f"setpts=PTS-{shift}" if shift > 0 else f"setpts=PTS+{-shift}" if shift < 0 else None
     kept = None
     if keep is not None:
         start, end = keep
         kept = f"trim=start={float(start):.6f}" + (f":end={float(end):.6f}" if end is not None else "")
     before = ",".join(f for f in (upright, trim.filter(), timeline) if f)
-    after = ",".join(f for f in (kept, slots) if f)  # `slots`: the frames put on the output's slots
+    moved = f"setpts=PTS-round({float(rebase):.6f}/TB)" if rebase else None
+    after = ",".join(f for f in (kept, moved, slots) if f)  # `slots`: the frames put on the output's slots
     return filtergraph.wrap(user_filter, before, after)
 
 
@@ -169,6 +173,7 @@ def segment_args(
     constant_rate: bool = False,
     progress: bool = True,
     slots: tuple[str, Fraction] | None = None,
+    rebase: Fraction | None = None,
 ) -> list[str]:
     """Encode one segment: its video only, the context frames trimmed away before the user's
     filters, into an intermediate container that holds any codec. `encoder` is the one a
@@ -187,7 +192,7 @@ def segment_args(
     args += list(user_segment_opts)
     if slots:  # the filters put each frame on its slot; the encoder keeps them there
         args += ["-fps_mode", "passthrough", "-r", f"{slots[1].numerator}/{slots[1].denominator}"]
-    args += ["-vf", video_filter(trim, user_filter, upright, shift, keep, slots[0] if slots else None)]
+    args += ["-vf", video_filter(trim, user_filter, upright, shift, keep, slots[0] if slots else None, rebase)]
     if starts_at:  # the file starts at 0, whatever its container can say of its start
         args += ["-output_ts_offset", f"{float(-starts_at):.6f}"]
     args += ["-f", fmt, "-y", out]
@@ -298,3 +303,4 @@ def final_args(
         args += [f"-metadata:s:{video_out}", f"rotate={rotation % 360:g}"]
     args += ["-y", out]
     return args
+

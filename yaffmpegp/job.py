@@ -235,7 +235,8 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                                             shift=seg.timeline_shift(origin, vstream.time_base),
                                             keep=seg.keep(origin, vstream.time_base, pre.rate, timing.span),
                                             starts_at=None if slots else seg.starts_at(origin, vstream.time_base),
-                                            constant_rate=bool(seg.clones), slots=slots)
+                                            constant_rate=bool(seg.clones), slots=slots,
+                                            rebase=timing.span.start if seg.clones and timing.kept else None)
 
                     ps = PipelineSettings(s.prefetch, s.stale_timeout, results, s.ffprobe, filter_assets(routed))
                     tg.create_task(dispatcher.run(Dispatch(work, build, ps, requirements, segments, feeder), events))
@@ -318,7 +319,8 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
                 resume.journal.start([c.pts for c in plan.cuts])
                 resume.started = True
             timing = resume.timing(media, pre, routed, plan)
-            seg = unit.encoded_as(pre.rate, pre.ext, timing.clones if unit.index == 0 else 0)
+            first_kept = min(timing.kept) if timing.kept else 0
+            seg = unit.encoded_as(pre.rate, pre.ext, timing.clones if unit.index == first_kept else 0)
             if timing.retimed is not None:
                 slots = timing.retimed.segments[seg.index]
                 seg = replace(seg, expected=slots.frames, slots=slots, first=None)
@@ -327,7 +329,8 @@ async def _feed(s: Settings, media: MediaInfo, routed: RoutedOptions, stream: in
                 if seg.index not in kept:
                     resume.window.free(seg.index)
                     continue
-                seg = replace(seg, expected=kept[seg.index].frames, first=kept[seg.index].first)
+                seg = replace(seg, expected=kept[seg.index].frames + seg.clones,
+                              first=Fraction(0) if seg.clones else kept[seg.index].first)
             segments.append(seg)
             resume.names[seg.index] = seg.output_name
             if resume.journal.usable(seg.index, resume.results / seg.output_name, seg.expected):

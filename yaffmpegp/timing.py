@@ -33,7 +33,7 @@ class Timing:
     def frames(self, plan: Plan, rate: Fraction) -> int:
         """Video frames the output holds."""
         if self.kept is not None:
-            return sum(k.frames for k in self.kept.values())
+            return sum(k.frames for k in self.kept.values()) + self.clones
         if self.retimed is not None:
             return self.retimed.frames
         return round(plan.total_frames * rate) + self.clones
@@ -46,9 +46,12 @@ class Timing:
         """How long each joined segment but the last lasts: until the next one's first frame."""
         if self.retimed is not None:
             return [Fraction(x.span) / self.retimed.rate for x in self.retimed.segments[:-1]]
-        if self.kept is not None:
-            order = self.order(plan)
-            return [self.kept[b].first - self.kept[a].first for a, b in zip(order, order[1:])]
+        if self.kept is not None:  # each segment's first frame where a single pass puts it: on its grid
+            grid = vstream.frame_rate * rate if vstream.frame_rate else None
+            at = [on_grid(self.kept[k].first - self.span.start, grid) for k in self.order(plan)]
+            if self.clones:  # the first one starts with copies of its first frame, at the trim's start
+                at[0] = Fraction(0)
+            return [b - a for a, b in zip(at, at[1:])]
         if self.clones:  # a constant-rate output from 0: every frame sits on its slot
             slot = 1 / (vstream.frame_rate * rate)
             return [(round(n * rate) + (self.clones if not i else 0)) * slot for i, n in enumerate(plan.frames[:-1])]
@@ -58,10 +61,15 @@ class Timing:
 def work_out(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan) -> Timing:
     vstream = media.stream(pre.video_in)
     span = kept_span(vstream, pre, routed)
-    kept = None if routed.span.whole else kept_frames(plan, vstream.time_base, timeline_origin(media, pre),
-                                                      pre.rate, span)
+    user, kept = routed.span, None
+    if not user.whole:
+        duration = None if user.end is None else user.end - user.start
+        kept = kept_frames(plan, vstream.time_base, timeline_origin(media, pre), pre.rate, span, duration)
+        if kept and duration is not None:  # the trim filter's end: the duration after the first frame kept
+            end = kept[min(kept)].first + duration
+            span = Span(span.start, end if span.end is None else min(span.end, end))
     retimed = plan_retime(media, pre, routed, plan)
-    clones = 0 if retimed else initial_clones(media, pre, routed, plan)
+    clones = 0 if retimed else initial_clones(media, pre, routed, plan, kept)
     return Timing(span, kept, retimed, clones)
 
 
@@ -88,17 +96,22 @@ def plan_retime(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: P
     return retime(plan.shown, plan.durations, first, plan.frames, clock, offset, timing.asked)
 
 
-def initial_clones(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan) -> int:
+def initial_clones(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan,
+                   kept: dict[int, Kept] | None = None) -> int:
     """Copies of the first frame a single pass writes before it: into a constant-rate output
     (MP4, MOV), from an input of several streams, with no -vsync/-fps_mode of the user's and
     no trim, ffmpeg fills the time from the timeline's start to a late first frame by
     repeating it (seen: an MKV whose video starts 23 ms after its audio gives one frame more
-    in MP4). The first segment is then encoded at a constant rate from 0, as the single pass."""
+    in MP4). The first segment is then encoded at a constant rate from 0, as the single pass.
+    With an output trim (`kept`) the timeline starts at -ss, and the first kept frame counts."""
     vstream = media.stream(pre.video_in)
     user_sync = any(o.name in ("vsync", "fps_mode", "r") for o in routed.all)
-    if not pre.cfr or user_sync or not routed.span.whole or len(media.streams) < 2 or not vstream.frame_rate:
+    if not pre.cfr or user_sync or len(media.streams) < 2 or not vstream.frame_rate or kept == {}:
         return 0
-    first = plan.cuts[0].pts * vstream.time_base - timeline_origin(media, pre)
+    if kept is not None:
+        first = kept[min(kept)].first - routed.span.start
+    else:
+        first = plan.cuts[0].pts * vstream.time_base - timeline_origin(media, pre)
     delta = float(first * vstream.frame_rate * pre.rate) + 1  # a frame's duration past it
     return round(delta) - 1 if delta > 1.1 else 0  # lrintf, as ffmpeg counts
 
@@ -134,7 +147,7 @@ def final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Pla
         offset = retimed.starts_at
     elif kept:  # the final mux trims the other streams itself (the user's -ss/-t/-to are its options)
         start = routed.span.start
-        offset = start + on_grid(kept[min(kept)].first - start, rate)
+        offset = start if clones else start + on_grid(kept[min(kept)].first - start, rate)
     elif clones:
         offset = Fraction(0)  # the first segment starts with copies of its first frame, at 0
     else:

@@ -30,14 +30,14 @@ class Span:
         return self.start <= 0 and self.end is None
 
     def on_grid(self, rate: Fraction | None) -> Span:
-        """The span a single pass really keeps when it encodes at `rate` frames per second:
-        besides its trim, it stops at the first frame whose timestamp, rounded onto the
-        encoder's grid (half up), reaches the duration. A frame 0.0100 s before the end at
-        50 fps rounds onto the end and is not written."""
+        """Where a single pass's encoder stops when it encodes at `rate` frames per second:
+        at the first frame whose timestamp, rounded onto its grid (half up), reaches the
+        duration. A frame 0.0100 s before the end at 50 fps rounds onto the end and is not
+        written. (Its trim filter stops too, counting from the first frame: kept_frames.)"""
         if self.end is None or not rate:
-            return self
+            return Span(self.start)
         slots = math.ceil((self.end - self.start) * rate)  # frames before the end, on the grid
-        return Span(self.start, min(self.end, self.start + (slots - Fraction(1, 2)) / rate))
+        return Span(self.start, self.start + (slots - Fraction(1, 2)) / rate)
 
 
 _CLOCK = re.compile(r"^(-)?(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
@@ -83,15 +83,18 @@ class Kept:
     first: Fraction  # where the first of them is shown
 
 
-def kept_frames(plan: Plan, time_base: Fraction, origin: Fraction, rate: Fraction, span: Span) -> dict[int, Kept]:
+def kept_frames(plan: Plan, time_base: Fraction, origin: Fraction, rate: Fraction, span: Span,
+                duration: Fraction | None = None) -> dict[int, Kept]:
     """For each segment with output frames in `span`: how many, and the first one's time.
     A source frame shown at t for d seconds gives `rate` output frames at t + k*d/rate (a
-    deinterlacer that outputs fields gives two, half a frame apart)."""
+    deinterlacer that outputs fields gives two, half a frame apart). `duration` (-t, or -to
+    less -ss) counts from the first frame kept, as ffmpeg's trim filter counts it: -ss 2.31
+    -to 5 at 25 fps keeps the frame at 5.00, 2.69 s after the first one at 2.32."""
     shown = plan.shown
     off = ticks(origin, time_base)  # the single pass takes this off every timestamp
     bounds = [c.pts for c in plan.cuts[1:]]
     out: dict[int, Kept] = {}
-    segment = 0
+    segment, first = 0, None
     for n, pts in enumerate(shown):
         while segment < len(bounds) and pts >= bounds[segment]:
             segment += 1
@@ -99,7 +102,11 @@ def kept_frames(plan: Plan, time_base: Fraction, origin: Fraction, rate: Fractio
         gap = (nxt - pts) if nxt is not None else (pts - shown[n - 1] if n else 0)
         for k in range(int(rate)):
             t = (pts - off + Fraction(k * gap) / rate) * time_base
-            if t >= span.start and (span.end is None or t < span.end):
+            if t >= span.start and first is None:
+                first = t
+            if t >= span.start and (span.end is None or t < span.end) and (
+                    duration is None or t - first < duration):
                 got = out.get(segment)
                 out[segment] = Kept(got.frames + 1, got.first) if got else Kept(1, t)
     return out
+

@@ -65,5 +65,25 @@ def test_trim_end_on_the_encoders_grid() -> None:
     assert grid.start == span.start and grid.end == F(23, 10) + F(995, 500)
     assert F(4290022, 10**6) >= grid.end  # rounds to 100 frames: not kept
     assert F(4270022, 10**6) < grid.end
-    assert span.on_grid(None) == span and Span(F(1)).on_grid(F(25)) == Span(F(1))
-    assert Span(F(0), F(213, 100)).on_grid(F(10)).end == F(213, 100)  # the trim itself ends first
+    assert span.on_grid(None) == Span(span.start) and Span(F(1)).on_grid(F(25)) == Span(F(1))
+    # the encoder's own end only: the trim's end counts from the first frame kept (kept_frames)
+    assert Span(F(0), F(213, 100)).on_grid(F(10)).end == F(215, 100)
+
+
+def test_trim_duration_counts_from_the_first_frame_kept() -> None:
+    """ffmpeg's trim filter counts -t (and -to less -ss) from the first frame it keeps:
+    -ss 2.31 -to 5 on 25 fps keeps 2.32 ... 5.00, 68 frames, where 5.00 is past -to."""
+    from fractions import Fraction as F
+
+    from yaffmpegp.plan import Cut, Plan
+    from yaffmpegp.trim import Span, kept_frames
+
+    shown = tuple(range(0, 150 * 512, 512))  # 6 s at 25 fps, time base 1/12800
+    plan = Plan((Cut(0, 0, 0), Cut(75, 75 * 512, 0)), (75, 75), 150, shown=shown)
+    span = Span(F(231, 100), F(5)).on_grid(F(25))
+    kept = kept_frames(plan, F(1, 12800), F(0), F(1), span, F(5) - F(231, 100))
+    assert sum(k.frames for k in kept.values()) == 68
+    assert kept[0].first == F(232, 100) and kept[1].first == F(3)
+    without = kept_frames(plan, F(1, 12800), F(0), F(1), Span(F(231, 100), F(5)))
+    assert sum(k.frames for k in without.values()) == 67  # what -to alone would keep
+
