@@ -7,15 +7,14 @@
 #   examples/vhs-archive.sh CAPTURE.mkv [OUTPUT.mkv] [yaffmpegp options, e.g. --hostlist a b c]
 #
 # CODEC=x265 for HEVC; CRF=18 by default. FROM and TO cut the blank leader and tail,
-# frame-exact (e.g. FROM=4 TO=1:58:30). With FROM the encoder makes no B-frames (-bf 0):
-# yaffmpegp cannot yet start a joined video with reordered frames exactly at -ss.
+# frame-exact (e.g. FROM=4 TO=1:58:30).
 set -euo pipefail
 src=${1:?usage: $0 CAPTURE [OUTPUT] [yaffmpegp options]}
 out=${2:-${src%.*}.archive.mkv}
 shift $(( $# >= 2 ? 2 : 1 ))
 crf=${CRF:-18}
 trim=()
-[ -n "${FROM:-}" ] && trim+=(-ss "$FROM" -bf 0)
+[ -n "${FROM:-}" ] && trim+=(-ss "$FROM")
 [ -n "${TO:-}" ] && trim+=(-to "$TO")
 case "${CODEC:-x264}" in
   x264) video=(-c:v libx264 -preset slow -crf "$crf" -tune grain -pix_fmt yuv420p) ;;

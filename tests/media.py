@@ -77,6 +77,13 @@ def probe(path: Path) -> dict:
     return json.loads(out)
 
 
+def starts(path: Path) -> list[tuple[str, str | None]]:
+    """Where each stream starts, and the file (an MP4's edit lists show here)."""
+    info = probe(path)
+    return [(s["codec_type"], s.get("start_time")) for s in info["streams"]] + \
+        [("format", info["format"].get("start_time"))]
+
+
 def frame_hashes(path: Path, spec: str = "v:0") -> list[str]:
     """Per-frame MD5 of the decoded frames of one stream, in order (timestamps left out)."""
     out = subprocess.run(FF[:-1] + ["-i", str(path), "-map", f"0:{spec}", "-f", "framemd5", "-"],

@@ -304,3 +304,15 @@ def final_args(
     args += ["-y", out]
     return args
 
+
+def shift_back_args(src: str, streams: int, video_out: int, shift: Fraction, muxer_opts: Sequence[str],
+                    field_order: str | None, out: str) -> list[str]:
+    """Copy every stream of `src` as it is (-copyts: no timestamp touched), the video from a
+    second reading of it moved `shift` seconds earlier; the output muxer's options again."""
+    args = QUIET + ["-copyts", "-i", src, "-itsoffset", f"{-float(shift):.6f}", "-i", src]
+    for k in range(streams):
+        args += ["-map", f"{1 if k == video_out else 0}:{k}"]
+    args += [*muxer_opts, "-c", "copy"]
+    if field_order:
+        args += [f"-field_order:{video_out}", field_order]
+    return args + ["-y", out]

@@ -101,6 +101,8 @@ FILE_LEVEL_FINAL = {
     "bitexact", "copyts", "start_at_zero", "copytb", "muxdelay", "muxpreload", "dcodec",
     "max_muxing_queue_size", "muxing_queue_data_threshold", "fpsmax",
 }
+# Tool options that set how the output file is muxed (besides the muxers' own AVOptions).
+MUXER_TOOL_OPTIONS = {"f", "bitexact", "muxdelay", "muxpreload"}
 # Video options that must stay out of the final mux, where the video is copied.
 VIDEO_SEGMENT_ONLY = {"vf", "r", "s", "aspect", "pix_fmt", "vcodec", "top", "vstats",
                       "vstats_file", "vstats_version", "force_key_frames", "vsync", "fps_mode",
@@ -233,7 +235,7 @@ def route(opt: Opt, table: OptionTable) -> Route | None:
         return Route.SEGMENT
     if kind in ("audio", "subtitle") or base in FILE_LEVEL_FINAL:
         return Route.FINAL
-    if base in table.fmt and base not in table.codec and base not in table.other:
+    if _is_format_option(base, table):
         return Route.FINAL  # a muxer option: the intermediate muxer would reject it
     return Route.BOTH
 
@@ -249,6 +251,7 @@ class RoutedOptions:
     all: tuple[Opt, ...]
     input: tuple[str, ...] = ()  # input options, for before -i
     timing: UserTiming = UserTiming()  # what the options say of the output's frame timing
+    muxer: tuple[str, ...] = ()  # the output muxer's options (-f, -movflags, ...), for a remux
 
     @property
     def user_argv(self) -> list[str]:
@@ -296,6 +299,10 @@ class RoutedOptions:
         return named[-1] if named else None
 
 
+def _is_format_option(base: str, table: OptionTable) -> bool:
+    return base in table.fmt and base not in table.codec and base not in table.other
+
+
 def _base(name: str) -> str:
     return name[2:] if name.startswith("no") and name[2:] in TOOL_FLAGS else name
 
@@ -304,6 +311,7 @@ def split_options(argv: Sequence[str], table: OptionTable) -> RoutedOptions:
     opts = parse_options(argv, table)
     segment: list[str] = []
     final: list[str] = []
+    muxer: list[str] = []
     vfilter: str | None = None
     inputs: list[str] = []
     for opt in opts:
@@ -323,10 +331,12 @@ def split_options(argv: Sequence[str], table: OptionTable) -> RoutedOptions:
             segment.extend(opt.argv)
         if where in (Route.FINAL, Route.BOTH) and opt.name != "map":
             final.extend(opt.argv)
+            if _base(opt.name) in MUXER_TOOL_OPTIONS or _is_format_option(_base(opt.name), table):
+                muxer.extend(opt.argv)
     if vfilter:
         check_filter(vfilter)
     routed = RoutedOptions(tuple(segment), tuple(final), vfilter, tuple(opts), tuple(inputs),
-                           user_timing(opts, vfilter))
+                           user_timing(opts, vfilter), tuple(muxer))
     routed.span  # noqa: B018 - a bad time is refused here, before any work
     return routed
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from .children import die_with_parent
 from .errors import CheckError, JoinError
 from .events import Encoded, Events, Joined
-from .ffcmd import Mapping, concat_list, final_args
-from .probe import Stream, count_frames, first_error_line, probe_media
+from .ffcmd import Mapping, concat_list, final_args, shift_back_args
+from .probe import Stream, count_frames, first_error_line, probe_media, run_tool
 from .segment import Segment
 
 
@@ -64,6 +64,11 @@ class FinalMux:
     rotation: float = 0.0  # the display matrix the single pass writes
     mux_opts: tuple[str, ...] = ()  # muxer options that make the video as the single pass wrote it
     read_until: Fraction | None = None  # an output trim's end: the source is read up to there
+    # An -ss with a reordering encoder: the joined video goes this much later, into a file the
+    # second mux copies with the video moved back (trim.reorder_shift); options for each mux.
+    reorder_shift: Fraction = Fraction(0)
+    shifted_mux_opts: tuple[str, ...] = ()
+    remux_opts: tuple[str, ...] = ()
 
 
 #: waits until segment k is encoded and verified; returns its local file
@@ -80,9 +85,10 @@ async def join(durations: Sequence[Fraction], ready: SegmentReady, work: Path, m
     listing = work / "joined.ffconcat"
     listing.write_text(concat_list([(str(p), d if k + 1 < len(pipes) else None)
                                     for k, (p, d) in enumerate(zip(pipes, durations))]))
-    args = final_args(str(mux.source), str(listing), mux.offset, mux.mapping, mux.video_out,
-                      mux.user_final_opts, mux.copy_outputs, str(out), mux.video_tags, mux.field_order,
-                      mux.rotation, mux.mux_opts, mux.read_until)
+    shifted = work / f"shifted{out.suffix}" if mux.reorder_shift else out
+    args = final_args(str(mux.source), str(listing), mux.offset + float(mux.reorder_shift), mux.mapping,
+                      mux.video_out, mux.user_final_opts, mux.copy_outputs, str(shifted), mux.video_tags,
+                      mux.field_order, mux.rotation, mux.mux_opts + mux.shifted_mux_opts, mux.read_until)
     log = work / "join.log"
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,
@@ -112,7 +118,23 @@ async def join(durations: Sequence[Fraction], ready: SegmentReady, work: Path, m
         if proc.returncode is None:  # cancelled, or a write failed: stop it (a blocked write then ends)
             proc.kill()
             await proc.wait()
+    if mux.reorder_shift:
+        try:
+            await _shift_back(shifted, mux, out, ffmpeg)
+        finally:
+            shifted.unlink(missing_ok=True)
     events.emit(Joined(len(pipes)))
+
+
+async def _shift_back(shifted: Path, mux: FinalMux, out: Path, ffmpeg: str) -> None:
+    """The second mux of a trim with a reordering encoder: every stream copied as it is, the
+    video moved back to where a single pass shows it."""
+    args = shift_back_args(str(shifted), len(mux.expected_streams), mux.video_out, mux.reorder_shift,
+                           mux.remux_opts, mux.field_order, str(out))
+    code, _, err = await run_tool([ffmpeg, *args])
+    if code != 0:
+        raise JoinError(f"the final mux failed moving the video back: {first_error_line(err)}",
+                        argv=[ffmpeg, *args], returncode=code, stderr=err)
 
 
 async def _open_for_writing(pipe: Path, proc: asyncio.subprocess.Process) -> int | None:

@@ -17,6 +17,7 @@ from .ffcmd import PREFLIGHT_SECONDS, QUIET, Mapping, autorotate_filter, parse_m
 from .ffopts import RoutedOptions
 from .join import StreamShape
 from .probe import MediaInfo, Stream, count_frames, first_error_line, probe_media, run_tool
+from .trim import SHIFTABLE_MUXERS, reorder_shift
 
 # Intermediate containers, best first: NUT keeps exact time bases; Matroska takes the rest.
 INTERMEDIATES = (("nut", "nut"), ("matroska", "mkv"))
@@ -45,6 +46,10 @@ class Preflight:
     cfr: bool = False  # the output's muxer makes ffmpeg keep a constant frame rate (MP4, MOV, PS)
     encoded_per_second: float = 0.0  # bytes of encoded video per second of source, from the sample
     muxer: str = ""  # the output's format, as ffprobe names it
+    # An -ss with an encoder that reorders frames: the joined video moves this much later in
+    # the final mux and back in a second one (trim.reorder_shift), with these options first.
+    reorder_shift: Fraction = Fraction(0)
+    shifted_mux_opts: tuple[str, ...] = ()
 
     @property
     def ext(self) -> str:
@@ -83,15 +88,33 @@ async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, w
                                       encoder=main.encoder, upright=upright)
     if isinstance(segment, BaseException):
         raise segment
-    fmt, rate, sample_bytes = segment
+    fmt, rate, sample_bytes, sample_video = segment
     others = tuple(m.output_index for m in mapping
                    if m.output_index != main.output_index and _is_video(media, m.input_index))
     out_video = next((s for s in out_streams if s.index == main.output_index), None)
     rotation = out_video.rotation if out_video else 0.0
+    shift, shifted_opts = _reorder(sample_video, out_video, out_info.format_name) if routed.span.start else (Fraction(0), ())
     return Preflight(mapping, main.input_index, main.output_index, main.encoder, others, streams, fmt, rate,
                      field_order, upright, rotation, _track_timescale(out_info, out_video),
                      bool(set(out_info.format_name.split(",")) & CFR_FORMATS), sample_bytes / PREFLIGHT_SECONDS,
-                     out_info.format_name)
+                     out_info.format_name, shift, shifted_opts)
+
+
+def _reorder(segment: Stream | None, out: Stream | None, muxer: str) -> tuple[Fraction, tuple[str, ...]]:
+    """The shift an output -ss needs when the encoder reorders frames (trim.reorder_shift),
+    and the first mux's options that keep it exact: MP4 and MOV write the empty edit that
+    carries it in the movie's time scale, milliseconds unless told."""
+    if segment is None or out is None or not segment.has_b_frames:
+        return Fraction(0), ()
+    names = set(muxer.split(","))
+    rate = segment.avg_frame_rate or segment.frame_rate
+    if not names & SHIFTABLE_MUXERS or not rate or out.time_base.numerator != 1:
+        raise UsageError(f"-ss after the input with a video encoder that reorders frames (B-frames) is exact "
+                         f"into Matroska, WebM, MP4 or MOV, not {muxer}: use -bf 0, or cut the input first "
+                         "(ffmpeg -ss ... -i IN -c copy)")
+    shift = reorder_shift(segment.has_b_frames, rate, [segment.time_base, out.time_base])
+    opts = ("-movie_timescale", str(out.time_base.denominator)) if names & {"mov", "mp4"} else ()
+    return shift, opts
 
 
 def _track_timescale(out_info: MediaInfo, video: Stream | None) -> tuple[str, ...]:
@@ -140,11 +163,12 @@ def _is_video(media: MediaInfo, index: int) -> bool:
 
 async def _intermediate(media: MediaInfo, stream: int, routed: RoutedOptions, workdir: Path,
                         ffmpeg: str, ffprobe: str, *, encoder: str | None = None,
-                        upright: str | None = None) -> tuple[str, Fraction, int]:
+                        upright: str | None = None) -> tuple[str, Fraction, int, Stream | None]:
     """The intermediate container that takes the encoded video, and how many frames the
     user's filters make of each source frame (counted on the sample: 2 for a deinterlacer
     that outputs fields). A factor that is not a whole number cannot be split exactly: a
-    segment's share would depend on where it starts. Also the sample's encoded size."""
+    segment's share would depend on where it starts. Also the sample's encoded size, and
+    with an output -ss its video stream (how far its encoder reorders frames)."""
     last_err = ""
     frames_in = asyncio.create_task(_sample_frames(media, stream, ffmpeg))
     try:
@@ -155,11 +179,7 @@ async def _intermediate(media: MediaInfo, stream: int, routed: RoutedOptions, wo
             code, _, err = await run_tool([ffmpeg, *args])
             if code == 0:
                 frames_out = await count_frames(out, ffprobe=ffprobe)
-                if routed.span.start and any(v.has_b_frames for v in (await probe_media(out, ffprobe)).video_streams):
-                    raise UsageError(
-                        "-ss after the input is not yet exact with a video encoder that reorders frames "
-                        "(B-frames): ffmpeg would drop the first frames of the joined video; use -bf 0, "
-                        "or cut the input first (ffmpeg -ss ... -i IN -c copy)")
+                video = (await probe_media(out, ffprobe)).video_streams[0] if routed.span.start else None
                 size = out.stat().st_size
                 out.unlink(missing_ok=True)
                 n_in = await frames_in
@@ -168,7 +188,7 @@ async def _intermediate(media: MediaInfo, stream: int, routed: RoutedOptions, wo
                     raise UsageError(f"the video filters make {frames_out} frames of {n_in} source frames: "
                                      "only filters that keep the frame count or multiply it (a deinterlacer "
                                      "that outputs fields) can be split exactly; run them in a pass of their own")
-                return fmt, rate, size
+                return fmt, rate, size, video
             last_err = err
             out.unlink(missing_ok=True)
     finally:

@@ -166,4 +166,7 @@ def final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Pla
         field_order=pre.field_order,
         rotation=pre.rotation,
         mux_opts=pre.mux_opts,
+        reorder_shift=pre.reorder_shift,
+        shifted_mux_opts=pre.shifted_mux_opts,
+        remux_opts=routed.muxer,
     )

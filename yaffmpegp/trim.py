@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -110,3 +111,25 @@ def kept_frames(plan: Plan, time_base: Fraction, origin: Fraction, rate: Fractio
                 out[segment] = Kept(got.frames + 1, got.first) if got else Kept(1, t)
     return out
 
+
+# Containers whose remux puts a copied stream back where it was, tick for tick (the second
+# mux of a trim with a reordering encoder; checked against single passes by the tests).
+SHIFTABLE_MUXERS = frozenset({"matroska", "webm", "mov", "mp4"})
+
+
+def reorder_shift(delay_frames: int, frame_rate: Fraction, time_bases: Sequence[Fraction]) -> Fraction:
+    """How far the joined video moves later for the final mux of an output trimmed with -ss
+    when its encoder reorders frames (B-frames), to be moved back by a second, plain remux.
+
+    ffmpeg keeps a copied packet only if its decode time reaches -ss, and a reordering
+    encoder decodes its first keyframe `delay_frames` frames before it is shown: moved later
+    by at least that, no packet is dropped. The move is a whole number of ticks of every time
+    base the video passes through, so moving it back is exact."""
+    if delay_frames <= 0:
+        return Fraction(0)
+    step = Fraction(0)
+    for tb in time_bases:
+        step = tb if not step else Fraction(math.lcm(step.numerator, tb.numerator),
+                                            math.gcd(step.denominator, tb.denominator))
+    delay = delay_frames / frame_rate
+    return math.ceil(delay / step) * step if step else delay

@@ -87,3 +87,16 @@ def test_trim_duration_counts_from_the_first_frame_kept() -> None:
     without = kept_frames(plan, F(1, 12800), F(0), F(1), Span(F(231, 100), F(5)))
     assert sum(k.frames for k in without.values()) == 67  # what -to alone would keep
 
+
+def test_reorder_shift_is_whole_ticks_of_every_time_base() -> None:
+    """Two frames of B-frame delay at 29.97 fps: 66.73 ms, moved in whole milliseconds into
+    Matroska (67 ms) and exactly into MP4's 1/30000; none without reordering."""
+    from fractions import Fraction as F
+
+    from yaffmpegp.trim import reorder_shift
+
+    ntsc = F(30000, 1001)
+    assert reorder_shift(2, ntsc, [F(1, 30000), F(1, 1000)]) == F(67, 1000)
+    assert reorder_shift(2, ntsc, [F(1, 30000), F(1, 30000)]) == F(2002, 30000)
+    assert reorder_shift(1, F(25), [F(1, 25), F(1, 12800)]) == F(1, 25)
+    assert reorder_shift(0, F(25), [F(1, 1000)]) == 0
