@@ -5,7 +5,6 @@ import pytest
 
 from yaffmpegp.context import DEFAULT_WARMUP, context_frames
 from yaffmpegp.plan import add_context, plan_cuts
-from yaffmpegp.probe import Packet
 
 from tests.unit.test_plan import TB, intra, open_gop
 
