@@ -77,11 +77,20 @@ def probe(path: Path) -> dict:
     return json.loads(out)
 
 
-def starts(path: Path) -> list[tuple[str, str | None]]:
-    """Where each stream starts, and the file (an MP4's edit lists show here)."""
+def timeline(path: Path) -> list[tuple[str, str | None, str | None]]:
+    """Where each stream starts and how long it lasts, and the file (an MP4's edit lists
+    show here)."""
     info = probe(path)
-    return [(s["codec_type"], s.get("start_time")) for s in info["streams"]] + \
-        [("format", info["format"].get("start_time"))]
+    return [(s["codec_type"], s.get("start_time"), s.get("duration")) for s in info["streams"]] + \
+        [("format", info["format"].get("start_time"), info["format"].get("duration"))]
+
+
+def packet_times(path: Path, spec: str) -> list[tuple[int, int]]:
+    """(pts, duration) of one stream's packets, in its own time base, in display order."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", spec, "-show_entries",
+                          "packet=pts,duration", "-of", "csv=p=0", str(path)],
+                         check=True, capture_output=True, text=True).stdout
+    return sorted(tuple(int(x) for x in line.strip(",").split(",")[:2]) for line in out.split())
 
 
 def frame_hashes(path: Path, spec: str = "v:0") -> list[str]:

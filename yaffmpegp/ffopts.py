@@ -286,6 +286,11 @@ class RoutedOptions:
         return span_of(last.get("ss"), last.get("t"), last.get("to"))
 
     @property
+    def seeks(self) -> bool:
+        """An output -ss is given (-ss 0 too: ffmpeg then drops copied packets decoded before 0)."""
+        return any(opt.name == "ss" for opt in self.all)
+
+    @property
     def autorotate(self) -> bool:
         """ffmpeg's default: turn the video upright by its display matrix (-noautorotate: don't)."""
         flags = [opt.name for opt in self.all if _base(opt.name) == "autorotate"]

@@ -249,7 +249,8 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
 
                     mux = final_mux(media, pre, routed, plan, timing)
                     durations = timing.durations(plan, vstream, pre.rate)
-                    tg.create_task(join(durations + [Fraction(0)], ready, results, mux, partial, events, s.ffmpeg))
+                    tg.create_task(join(durations + [Fraction(0)], ready, results, mux, partial, events, s.ffmpeg,
+                                        s.ffprobe))
         except BaseExceptionGroup as group:
             raise first_error(group) from None
     finally:

@@ -21,8 +21,8 @@ from pathlib import Path
 from .children import die_with_parent
 from .errors import CheckError, JoinError
 from .events import Encoded, Events, Joined
-from .ffcmd import Mapping, concat_list, final_args, shift_back_args
-from .probe import Stream, count_frames, first_error_line, probe_media, run_tool
+from .ffcmd import Mapping, concat_list, final_args, shift_back_args, ticks
+from .probe import Stream, count_frames, first_error_line, probe_media, probe_piece, run_tool
 from .segment import Segment
 
 
@@ -64,10 +64,9 @@ class FinalMux:
     rotation: float = 0.0  # the display matrix the single pass writes
     mux_opts: tuple[str, ...] = ()  # muxer options that make the video as the single pass wrote it
     read_until: Fraction | None = None  # an output trim's end: the source is read up to there
-    # An -ss with a reordering encoder: the joined video goes this much later, into a file the
-    # second mux copies with the video moved back (trim.reorder_shift); options for each mux.
-    reorder_shift: Fraction = Fraction(0)
-    shifted_mux_opts: tuple[str, ...] = ()
+    # A trim: the joined video goes this far (seconds, later or earlier) into a file the
+    # second mux copies with the video moved back (trim.video_move), with these options.
+    video_move: Fraction = Fraction(0)
     remux_opts: tuple[str, ...] = ()
 
 
@@ -76,7 +75,7 @@ SegmentReady = Callable[[int], Awaitable[Path]]
 
 
 async def join(durations: Sequence[Fraction], ready: SegmentReady, work: Path, mux: FinalMux,
-               out: Path, events: Events, ffmpeg: str = "ffmpeg") -> None:
+               out: Path, events: Events, ffmpeg: str = "ffmpeg", ffprobe: str = "ffprobe") -> None:
     """Run the final mux, feeding it segment after segment as they become ready.
     `durations` are the segments' lengths in seconds, from the plan."""
     pipes = [work / f"join-{k:05d}" for k in range(len(durations))]
@@ -85,10 +84,10 @@ async def join(durations: Sequence[Fraction], ready: SegmentReady, work: Path, m
     listing = work / "joined.ffconcat"
     listing.write_text(concat_list([(str(p), d if k + 1 < len(pipes) else None)
                                     for k, (p, d) in enumerate(zip(pipes, durations))]))
-    shifted = work / f"shifted{out.suffix}" if mux.reorder_shift else out
-    args = final_args(str(mux.source), str(listing), mux.offset + float(mux.reorder_shift), mux.mapping,
+    shifted = work / f"shifted{out.suffix}" if mux.video_move else out
+    args = final_args(str(mux.source), str(listing), mux.offset + float(mux.video_move), mux.mapping,
                       mux.video_out, mux.user_final_opts, mux.copy_outputs, str(shifted), mux.video_tags,
-                      mux.field_order, mux.rotation, mux.mux_opts + mux.shifted_mux_opts, mux.read_until)
+                      mux.field_order, mux.rotation, mux.mux_opts, mux.read_until)
     log = work / "join.log"
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,
@@ -118,23 +117,43 @@ async def join(durations: Sequence[Fraction], ready: SegmentReady, work: Path, m
         if proc.returncode is None:  # cancelled, or a write failed: stop it (a blocked write then ends)
             proc.kill()
             await proc.wait()
-    if mux.reorder_shift:
+    if mux.video_move:
         try:
-            await _shift_back(shifted, mux, out, ffmpeg)
+            await _shift_back(shifted, mux, out, ffmpeg, ffprobe)
         finally:
             shifted.unlink(missing_ok=True)
     events.emit(Joined(len(pipes)))
 
 
-async def _shift_back(shifted: Path, mux: FinalMux, out: Path, ffmpeg: str) -> None:
-    """The second mux of a trim with a reordering encoder: every stream copied as it is, the
-    video moved back to where a single pass shows it."""
-    args = shift_back_args(str(shifted), len(mux.expected_streams), mux.video_out, mux.reorder_shift,
-                           mux.remux_opts, mux.field_order, str(out))
-    code, _, err = await run_tool([ffmpeg, *args])
-    if code != 0:
-        raise JoinError(f"the final mux failed moving the video back: {first_error_line(err)}",
-                        argv=[ffmpeg, *args], returncode=code, stderr=err)
+async def _shift_back(shifted: Path, mux: FinalMux, out: Path, ffmpeg: str, ffprobe: str) -> None:
+    """The second mux of a trim: every stream copied as it is, the video moved back to where
+    a single pass shows it: its first frame `video_move` earlier than in the first mux's file.
+    Checked on the result, and done once more if it is off: a muxer may move every stream on
+    its own. (Matroska with Opus: the demuxer gives the audio's start before 0, its codec
+    delay, and the muxer then moves all streams later by it a second time.)"""
+    tb, want = await _first_video_pts(shifted, mux.video_out, ffprobe)
+    want -= ticks(mux.video_move, tb)
+    back = mux.video_move
+    for _ in range(2):
+        args = shift_back_args(str(shifted), len(mux.expected_streams), mux.video_out, back,
+                               mux.remux_opts, mux.field_order, str(out))
+        code, _, err = await run_tool([ffmpeg, *args])
+        if code != 0:
+            raise JoinError(f"the final mux failed moving the video back: {first_error_line(err)}",
+                            argv=[ffmpeg, *args], returncode=code, stderr=err)
+        got_tb, got = await _first_video_pts(out, mux.video_out, ffprobe)
+        if got_tb == tb and got == want:
+            return
+        back += (got - want) * got_tb
+    raise CheckError("the video's start moved in the final mux's second pass")
+
+
+async def _first_video_pts(path: Path, stream: int, ffprobe: str) -> tuple[Fraction, int]:
+    """The time base of a video stream, and where its first frame is shown."""
+    tb, packets = await probe_piece(path, ffprobe, str(stream), first=16)
+    if tb is None or not packets:
+        raise JoinError(f"the final mux wrote no video into {path.name}")
+    return tb, min(p.pts for p in packets)
 
 
 async def _open_for_writing(pipe: Path, proc: asyncio.subprocess.Process) -> int | None:

@@ -17,7 +17,7 @@ from .ffcmd import PREFLIGHT_SECONDS, QUIET, Mapping, autorotate_filter, parse_m
 from .ffopts import RoutedOptions
 from .join import StreamShape
 from .probe import MediaInfo, Stream, count_frames, first_error_line, probe_media, run_tool
-from .trim import SHIFTABLE_MUXERS, reorder_shift
+from .trim import SHIFTABLE_MUXERS, common_step
 
 # Intermediate containers, best first: NUT keeps exact time bases; Matroska takes the rest.
 INTERMEDIATES = (("nut", "nut"), ("matroska", "mkv"))
@@ -46,10 +46,12 @@ class Preflight:
     cfr: bool = False  # the output's muxer makes ffmpeg keep a constant frame rate (MP4, MOV, PS)
     encoded_per_second: float = 0.0  # bytes of encoded video per second of source, from the sample
     muxer: str = ""  # the output's format, as ffprobe names it
-    # An -ss with an encoder that reorders frames: the joined video moves this much later in
-    # the final mux and back in a second one (trim.reorder_shift), with these options first.
-    reorder_shift: Fraction = Fraction(0)
-    shifted_mux_opts: tuple[str, ...] = ()
+    # With an output trim, the final mux moves the joined video and a second one moves it back
+    # (trim.video_move): how long before showing a frame its encoder decodes it (B-frames),
+    # the moves' unit, and whether a remux gives this output's streams back as they were.
+    reorder_delay: Fraction = Fraction(0)
+    shift_step: Fraction = Fraction(1, 1000)
+    remux_exact: bool = False
 
     @property
     def ext(self) -> str:
@@ -93,28 +95,38 @@ async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, w
                    if m.output_index != main.output_index and _is_video(media, m.input_index))
     out_video = next((s for s in out_streams if s.index == main.output_index), None)
     rotation = out_video.rotation if out_video else 0.0
-    shift, shifted_opts = _reorder(sample_video, out_video, out_info.format_name) if routed.span.start else (Fraction(0), ())
+    delay, step, exact = (_moves(sample_video, out_video, out_info, routed.seeks)
+                          if not routed.span.whole else (Fraction(0), Fraction(1, 1000), False))
     return Preflight(mapping, main.input_index, main.output_index, main.encoder, others, streams, fmt, rate,
                      field_order, upright, rotation, _track_timescale(out_info, out_video),
                      bool(set(out_info.format_name.split(",")) & CFR_FORMATS), sample_bytes / PREFLIGHT_SECONDS,
-                     out_info.format_name, shift, shifted_opts)
+                     out_info.format_name, delay, step, exact)
 
 
-def _reorder(segment: Stream | None, out: Stream | None, muxer: str) -> tuple[Fraction, tuple[str, ...]]:
-    """The shift an output -ss needs when the encoder reorders frames (trim.reorder_shift),
-    and the first mux's options that keep it exact: MP4 and MOV write the empty edit that
-    carries it in the movie's time scale, milliseconds unless told."""
-    if segment is None or out is None or not segment.has_b_frames:
-        return Fraction(0), ()
-    names = set(muxer.split(","))
+def _moves(segment: Stream | None, out: Stream | None, out_info: MediaInfo,
+           ss: bool) -> tuple[Fraction, Fraction, bool]:
+    """For the final mux of a trim (trim.video_move): the encoder's reorder delay, and the
+    moves' unit: whole ticks of the segments' and the output's time bases, and into MP4 and
+    MOV of the movie's time scale (milliseconds), in which the empty edit that carries a move
+    is written; and whether a remux of this output gives its streams back as they were (not
+    into other containers, nor Opus in Matroska: ffmpeg 5.1 moves the video by Opus's codec
+    delay and lengthens the file). An -ss with a reordering encoder needs a move."""
+    if segment is None or out is None:
+        return Fraction(0), Fraction(1, 1000), False
+    names = set(out_info.format_name.split(","))
     rate = segment.avg_frame_rate or segment.frame_rate
-    if not names & SHIFTABLE_MUXERS or not rate or out.time_base.numerator != 1:
-        raise UsageError(f"-ss after the input with a video encoder that reorders frames (B-frames) is exact "
-                         f"into Matroska, WebM, MP4 or MOV, not {muxer}: use -bf 0, or cut the input first "
-                         "(ffmpeg -ss ... -i IN -c copy)")
-    shift = reorder_shift(segment.has_b_frames, rate, [segment.time_base, out.time_base])
-    opts = ("-movie_timescale", str(out.time_base.denominator)) if names & {"mov", "mp4"} else ()
-    return shift, opts
+    delay = segment.has_b_frames / rate if segment.has_b_frames and rate else Fraction(0)
+    opus_in_mkv = bool(names & {"matroska", "webm"}) and any(s.codec_name == "opus" for s in out_info.streams)
+    movie = [Fraction(1, 1000)] if names & {"mov", "mp4"} else []
+    step = common_step([segment.time_base, out.time_base, *movie])
+    if not names & SHIFTABLE_MUXERS or opus_in_mkv:
+        if ss and segment.has_b_frames:
+            what = "Matroska with Opus audio" if opus_in_mkv else out_info.format_name
+            raise UsageError(f"-ss after the input with a video encoder that reorders frames (B-frames) is "
+                             f"exact into Matroska, WebM, MP4 or MOV, not {what}: use -bf 0, or cut the "
+                             "input first (ffmpeg -ss ... -i IN -c copy)")
+        return delay, step, False
+    return delay, step, True
 
 
 def _track_timescale(out_info: MediaInfo, video: Stream | None) -> tuple[str, ...]:
@@ -168,7 +180,7 @@ async def _intermediate(media: MediaInfo, stream: int, routed: RoutedOptions, wo
     user's filters make of each source frame (counted on the sample: 2 for a deinterlacer
     that outputs fields). A factor that is not a whole number cannot be split exactly: a
     segment's share would depend on where it starts. Also the sample's encoded size, and
-    with an output -ss its video stream (how far its encoder reorders frames)."""
+    with an output trim its video stream (how far its encoder reorders frames)."""
     last_err = ""
     frames_in = asyncio.create_task(_sample_frames(media, stream, ffmpeg))
     try:
@@ -179,7 +191,7 @@ async def _intermediate(media: MediaInfo, stream: int, routed: RoutedOptions, wo
             code, _, err = await run_tool([ffmpeg, *args])
             if code == 0:
                 frames_out = await count_frames(out, ffprobe=ffprobe)
-                video = (await probe_media(out, ffprobe)).video_streams[0] if routed.span.start else None
+                video = (await probe_media(out, ffprobe)).video_streams[0] if not routed.span.whole else None
                 size = out.stat().st_size
                 out.unlink(missing_ok=True)
                 n_in = await frames_in

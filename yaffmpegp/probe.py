@@ -222,9 +222,11 @@ def parse_piece_probe(csv_text: str) -> tuple[Fraction | None, list[Packet]]:
     return tb, parse_packets("\n".join(rows))
 
 
-async def probe_piece(path: Path, ffprobe: str = "ffprobe") -> tuple[Fraction | None, list[Packet]]:
-    """The first video stream's time base and packets, in one ffprobe."""
-    argv = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries",
+async def probe_piece(path: Path, ffprobe: str = "ffprobe", stream: str = "v:0",
+                      first: int | None = None) -> tuple[Fraction | None, list[Packet]]:
+    """A video stream's time base and packets (the `first` ones only), in one ffprobe."""
+    head = ["-read_intervals", f"%+#{first}"] if first else []
+    argv = [ffprobe, "-v", "error", "-select_streams", stream, *head, "-show_entries",
             "stream=time_base:packet=pts,dts,duration,flags", "-of", "csv", str(path)]
     code, out, err = await run_tool(argv)
     if code != 0:

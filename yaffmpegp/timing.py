@@ -20,7 +20,7 @@ from .plan import Plan
 from .preflight import Preflight
 from .probe import MediaInfo, Stream
 from .retime import Clock, Retimed, auto_method, guessed_rate, retime
-from .trim import Kept, Span, kept_frames
+from .trim import Kept, Span, kept_frames, video_move
 
 
 @dataclass(frozen=True)
@@ -152,13 +152,14 @@ def final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Pla
         offset = Fraction(0)  # the first segment starts with copies of its first frame, at 0
     else:
         offset = on_grid(plan.cuts[0].pts * vstream.time_base - timeline_origin(media, pre), rate)
+    move, read_until, opts = _trimmed(pre, routed, kept, offset, rate)
     return FinalMux(
         source=media.path,
         mapping=pre.mapping,
         video_out=pre.video_out,
         copy_outputs=(pre.video_out, *pre.other_video_outs),
-        user_final_opts=routed.final_without_end,
-        read_until=routed.span.end,
+        user_final_opts=opts,
+        read_until=read_until,
         offset=float(offset),
         # "encoder" is ffmpeg's to write for an encoded stream (the segments carry it)
         video_tags=tuple((k, v) for k, v in vstream.tags.items() if k.lower() != "encoder"),
@@ -166,7 +167,29 @@ def final_mux(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Pla
         field_order=pre.field_order,
         rotation=pre.rotation,
         mux_opts=pre.mux_opts,
-        reorder_shift=pre.reorder_shift,
-        shifted_mux_opts=pre.shifted_mux_opts,
+        video_move=move,
         remux_opts=routed.muxer,
     )
+
+
+def _trimmed(pre: Preflight, routed: RoutedOptions, kept: dict[int, Kept] | None, offset: Fraction,
+             rate: Fraction | None) -> tuple[Fraction, Fraction | None, tuple[str, ...]]:
+    """How the final mux applies an output trim: (how far it moves the joined video, where
+    it stops reading the source, its options). Best: the user's -ss/-t/-to as they are, so
+    the audio is trimmed and encoded as in a single pass (an encoder with frames of a fixed
+    size drops a last partial frame that starts at -t), the video moved so ffmpeg keeps all
+    of it (trim.video_move) and moved back by a second mux. Where a move is needed and the
+    second mux is not exact (the container) or it cannot fit, the source is read only up to
+    the trim's end instead, which gives the same audio for PCM, FLAC and AAC but not Opus."""
+    span = routed.span
+    if not kept:
+        return Fraction(0), span.end, routed.final_without_end
+    lead = offset - span.start
+    last = on_grid(kept[max(kept)].last - span.start, rate)
+    duration = None if span.end is None else span.end - span.start
+    move = video_move(lead, last, pre.reorder_delay, pre.shift_step, duration, routed.seeks)
+    if move == 0 or (move is not None and pre.remux_exact):
+        return move, None, routed.final
+    # (a B-frame encoder with -ss into a container whose remux is not exact was refused)
+    move = video_move(lead, last, pre.reorder_delay, pre.shift_step, None, routed.seeks)
+    return (move or Fraction(0)) if pre.remux_exact else Fraction(0), span.end, routed.final_without_end

@@ -82,6 +82,7 @@ def span_of(ss: str | None, t: str | None, to: str | None) -> Span:
 class Kept:
     frames: int  # output frames of the segment in the span
     first: Fraction  # where the first of them is shown
+    last: Fraction  # and the last
 
 
 def kept_frames(plan: Plan, time_base: Fraction, origin: Fraction, rate: Fraction, span: Span,
@@ -108,28 +109,46 @@ def kept_frames(plan: Plan, time_base: Fraction, origin: Fraction, rate: Fractio
             if t >= span.start and (span.end is None or t < span.end) and (
                     duration is None or t - first < duration):
                 got = out.get(segment)
-                out[segment] = Kept(got.frames + 1, got.first) if got else Kept(1, t)
+                out[segment] = Kept(got.frames + 1, got.first, t) if got else Kept(1, t, t)
     return out
 
 
 # Containers whose remux puts a copied stream back where it was, tick for tick (the second
-# mux of a trim with a reordering encoder; checked against single passes by the tests).
+# mux of a trim; checked against single passes by the tests).
 SHIFTABLE_MUXERS = frozenset({"matroska", "webm", "mov", "mp4"})
 
 
-def reorder_shift(delay_frames: int, frame_rate: Fraction, time_bases: Sequence[Fraction]) -> Fraction:
-    """How far the joined video moves later for the final mux of an output trimmed with -ss
-    when its encoder reorders frames (B-frames), to be moved back by a second, plain remux.
-
-    ffmpeg keeps a copied packet only if its decode time reaches -ss, and a reordering
-    encoder decodes its first keyframe `delay_frames` frames before it is shown: moved later
-    by at least that, no packet is dropped. The move is a whole number of ticks of every time
-    base the video passes through, so moving it back is exact."""
-    if delay_frames <= 0:
-        return Fraction(0)
+def common_step(time_bases: Sequence[Fraction]) -> Fraction:
+    """The shortest time that is a whole number of ticks of each time base."""
     step = Fraction(0)
     for tb in time_bases:
         step = tb if not step else Fraction(math.lcm(step.numerator, tb.numerator),
                                             math.gcd(step.denominator, tb.denominator))
-    delay = delay_frames / frame_rate
-    return math.ceil(delay / step) * step if step else delay
+    return step
+
+
+def video_move(lead: Fraction, last: Fraction, delay: Fraction, step: Fraction,
+               duration: Fraction | None, seeks: bool = True) -> Fraction | None:
+    """How far the joined video moves for the final mux of a trimmed output, to be moved
+    back by a second, plain remux; None if no move fits. Times are on the output's timeline
+    (-ss at 0): the first frame is shown at `lead`, the last at `last`, and the encoder
+    decodes each frame up to `delay` before it shows it (B-frames).
+
+    The final mux applies the user's -ss and -t, so the audio is trimmed and encoded as in a
+    single pass, but it keeps a copied video packet only if its decode time lies in
+    [0, duration). The first keyframe is decoded at lead - delay; the last packet at
+    last - delay; a move of M must bring both inside. It is a whole number of `step`s
+    (ticks of every time base the video passes through), so moving back is exact. Without
+    an -ss (`seeks` False) ffmpeg checks only the end, but the first frame stays at or after 0
+    (where the other streams start; the muxer would move them all otherwise)."""
+    low = delay - lead if seeks else -lead
+    high = None if duration is None else duration - (last - delay) - Fraction(1, 100_000)  # rounding's margin
+    if low <= 0 and (high is None or high > 0):
+        return Fraction(0)
+    if low > 0 or high is None:
+        move = math.ceil(low / step) * step
+    else:
+        move = (math.ceil(high / step) - 1) * step  # the latest that fits
+    if high is not None and not low <= move < high:
+        return None
+    return move

@@ -88,15 +88,23 @@ def test_trim_duration_counts_from_the_first_frame_kept() -> None:
     assert sum(k.frames for k in without.values()) == 67  # what -to alone would keep
 
 
-def test_reorder_shift_is_whole_ticks_of_every_time_base() -> None:
-    """Two frames of B-frame delay at 29.97 fps: 66.73 ms, moved in whole milliseconds into
-    Matroska (67 ms) and exactly into MP4's 1/30000; none without reordering."""
+def test_video_move_in_whole_ticks_of_every_time_base() -> None:
+    """The final mux keeps a copied video packet only if its decode time is in [-ss, -ss + -t):
+    two B-frames at 29.97 fps decode 66.73 ms early, so the video moves later, in whole
+    milliseconds into Matroska (67 ms) and exactly into MP4's 1/30000; a first frame shown
+    after -ss moves earlier when the last one would reach -t."""
     from fractions import Fraction as F
 
-    from yaffmpegp.trim import reorder_shift
+    from yaffmpegp.trim import common_step, video_move
 
-    ntsc = F(30000, 1001)
-    assert reorder_shift(2, ntsc, [F(1, 30000), F(1, 1000)]) == F(67, 1000)
-    assert reorder_shift(2, ntsc, [F(1, 30000), F(1, 30000)]) == F(2002, 30000)
-    assert reorder_shift(1, F(25), [F(1, 25), F(1, 12800)]) == F(1, 25)
-    assert reorder_shift(0, F(25), [F(1, 1000)]) == 0
+    ntsc, frame = F(30000, 1001), F(1001, 30000)
+    assert common_step([F(1, 30000), F(1, 1000)]) == F(1, 1000)
+    assert common_step([F(1, 25), F(1, 12800)]) == F(1, 25)
+    delay = 2 / ntsc
+    assert video_move(F(0), F(10), delay, F(1, 1000), None) == F(67, 1000)
+    assert video_move(F(0), F(10), delay, F(1, 30000), F(20)) == 2 * frame
+    assert video_move(F(1, 50), F(10), F(0), F(1, 1000), F(20)) == 0  # nothing to move
+    # -ss 2.31 -to 5 at 25 fps: first frame at 0.02 (on the grid: 0.04), last at 2.69 = -t
+    assert video_move(F(1, 25), F(269, 100), F(0), F(1, 25), F(269, 100)) == F(-1, 25)
+    assert video_move(F(0), F(10) - F(1, 10000), delay, F(1, 1000), F(10)) is None  # 67 ms does not fit
+    assert video_move(F(0), F(10) - F(1, 10000), delay, F(1, 1000), F(10), seeks=False) == 0  # without -ss
