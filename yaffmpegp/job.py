@@ -210,9 +210,11 @@ async def _run_in(s: Settings, events: Events, media: MediaInfo, routed: RoutedO
                     labels = await dispatcher.open(requirements, events, journal)
                     window.resize(dispatcher.holds)
                     plan = await planned
-                    encoded = int(pre.encoded_per_second * (media.duration or 0))
+                    encoded = once = int(pre.encoded_per_second * (media.duration or 0))
                     if s.output.parent.stat().st_dev == workdir.stat().st_dev:
-                        encoded *= 2  # the output is written beside the encoded segments
+                        encoded += once  # the output is written beside the encoded segments
+                    if not routed.span.whole and pre.remux_exact:
+                        encoded += once  # a trim's final mux may write it twice (join._shift_back)
                     check_free_space(workdir.parent,
                                      bytes_needed(s.input.stat().st_size, plan.segments, window.size, encoded))
                     vstream = media.stream(pre.video_in)
