@@ -6,11 +6,15 @@ Prints, per scenario, makespan ÷ lower bound max(work ÷ total speed, bytes ÷ 
 slowdown and the lost hosts, and ÷ the makespan of an offline schedule that knows every speed
 and fault in advance but keeps segments whole), the coordinator's CPU per segment (process time of the whole simulation, so
 an upper bound), and last the host count where one coordinator's CPU would saturate.
-Usage: python bench/sim.py [--quick]
+Usage: python bench/sim.py [--quick] [--seeds N]
+(--seeds N: each scenario with seeds 1..N, the mean and worst ratios only: to tell a scheduler
+change from one fleet's luck.)
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,7 +38,18 @@ SCENARIOS = [
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="leave out the 1,000-host scenario")
+    ap.add_argument("--seeds", type=int, default=0, help="run each scenario with seeds 1..N; print mean and max")
     args = ap.parse_args()
+    if args.seeds:
+        for sc in SCENARIOS[:-1] if args.quick else SCENARIOS:
+            rs = [run(dataclasses.replace(sc, seed=k)) for k in range(1, args.seeds + 1)]
+            bound, fore = [r.ratio for r in rs], [r.ratio_foresight for r in rs]
+            wasted = [r.report["duplicates"]["wasted_encode_seconds"] for r in rs]
+            print(f"{sc.name}, seeds 1-{args.seeds}: ratio mean {statistics.mean(bound):.3f} max {max(bound):.3f}; "
+                  f"÷ foresight mean {statistics.mean(fore):.3f} max {max(fore):.3f}; "
+                  f"wasted encode-s mean {statistics.mean(wasted):.0f}; every segment once: "
+                  f"{all(r.done_once for r in rs)}", flush=True)
+        return
     results = []
     for sc in SCENARIOS[:-1] if args.quick else SCENARIOS:
         t0 = time.perf_counter()
