@@ -120,11 +120,14 @@ def _moves(segment: Stream | None, out: Stream | None, out_info: MediaInfo,
     movie = [Fraction(1, 1000)] if names & {"mov", "mp4"} else []
     step = common_step([segment.time_base, out.time_base, *movie])
     if not names & SHIFTABLE_MUXERS or opus_in_mkv:
+        if ss and segment.has_b_frames and opus_in_mkv:
+            raise UsageError("-ss after the input with a video encoder that reorders frames (B-frames) and Opus "
+                             "audio into Matroska is not exact (ffmpeg moves the video when it copies such a "
+                             "file): use -bf 0, or AAC or FLAC audio")
         if ss and segment.has_b_frames:
-            what = "Matroska with Opus audio" if opus_in_mkv else out_info.format_name
             raise UsageError(f"-ss after the input with a video encoder that reorders frames (B-frames) is "
-                             f"exact into Matroska, WebM, MP4 or MOV, not {what}: use -bf 0, or cut the "
-                             "input first (ffmpeg -ss ... -i IN -c copy)")
+                             f"exact into Matroska, WebM, MP4 or MOV, not {out_info.format_name}: use -bf 0, "
+                             "or cut the input first (ffmpeg -ss ... -i IN -c copy)")
         return delay, step, False
     return delay, step, True
 
