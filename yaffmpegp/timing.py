@@ -79,11 +79,25 @@ def plan_retime(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: P
     the output's constant or variable rate. None: each segment's own encode gives the same."""
     timing = routed.timing  # (the segments' options may have lost -r and a trailing filter; this has not)
     copyts = any(o.name == "copyts" for o in routed.all)
-    if pre.rate != 1 or not routed.span.whole or copyts:
+    if pre.rate != 1 or copyts:
         if timing.asked:
             raise UsageError("a frame-rate or speed change (-r, fps, setpts) is not yet exact with filters that "
-                             "change the frame count, -ss/-t/-to or -copyts: do it in a pass of its own")
+                             "change the frame count or -copyts: do it in a pass of its own")
         return None
+    if not routed.span.whole:
+        if timing.asked:
+            raise UsageError("a frame-rate or speed change (-r, fps, setpts) is not yet exact with -ss/-t/-to: "
+                             "do it in a pass of its own")
+        if pre.cfr and _retimed(media, pre, routed, plan) is not None:
+            raise UsageError("-ss/-t/-to on a variable-frame-rate video into a constant-rate container (MP4, MOV) "
+                             "is not yet exact: ffmpeg repeats and drops frames there; trim into Matroska, or "
+                             "convert the frame rate in a pass of its own")
+        return None
+    return _retimed(media, pre, routed, plan)
+
+
+def _retimed(media: MediaInfo, pre: Preflight, routed: RoutedOptions, plan: Plan) -> Retimed | None:
+    timing = routed.timing
     vstream = media.stream(pre.video_in)
     sink = guessed_rate(vstream.frame_rate, vstream.avg_frame_rate)
     rate = timing.rate or timing.fps or sink

@@ -18,7 +18,8 @@ def tapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("tapes")
     return {"capture": media.vhs_ffv1(d / "tape.mkv", seconds=5, noise=20),
             "camcorder": media.h264_open_gop(d / "cam.mp4", seconds=6, noise=12),
-            "broadcast": media.mpeg2_ts(d / "dvb.ts", seconds=5)}
+            "broadcast": media.mpeg2_ts(d / "dvb.ts", seconds=5),
+            "phone": media.phone_vfr(d / "phone.mp4", seconds=4)}
 
 
 def _same_as_single(src: Path, trim: list[str], vf: list[str], yaff, tmp_path: Path) -> list[dict]:
@@ -104,3 +105,17 @@ def test_ss_with_a_reordering_encoder_into_other_containers_is_refused(tapes, ya
     r = yaff("--file", tapes["capture"], "-o", tmp_path / "o.mkv", "--segment-length", "1", "-ss", "1.2",
              "-c:v", "libx264", "-preset", "veryfast", "-c:a", "libopus")
     assert r.returncode == 2 and "Opus" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_trim_of_a_variable_frame_rate_video(tapes, yaff, tmp_path) -> None:
+    """Into Matroska a phone's irregular timestamps stay as they are: exact. Into MP4 ffmpeg
+    repeats and drops frames to keep a constant rate (75 frames where ours had 65): refused
+    in one line until that is worked out for trims."""
+    opts = ["-ss", "0.5", "-t", "2.5", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"]
+    single = media.single_pass(tapes["phone"], tmp_path / "single.mkv", opts)
+    r = yaff("--file", tapes["phone"], "-o", tmp_path / "ours.mkv", "--segment-length", "1", *opts)
+    assert r.returncode == 0, r.stderr
+    assert media.video_pts(tmp_path / "ours.mkv") == media.video_pts(single)
+    r = yaff("--file", tapes["phone"], "-o", tmp_path / "ours.mp4", "--segment-length", "1", *opts)
+    assert r.returncode == 2 and "variable-frame-rate" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "ours.mp4").exists() and list(yaff.work.iterdir()) == []
