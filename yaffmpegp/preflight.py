@@ -95,8 +95,7 @@ async def run_preflight(media: MediaInfo, routed: RoutedOptions, output: Path, w
                    if m.output_index != main.output_index and _is_video(media, m.input_index))
     out_video = next((s for s in out_streams if s.index == main.output_index), None)
     rotation = out_video.rotation if out_video else 0.0
-    delay, step, exact = (_moves(sample_video, out_video, out_info, routed.seeks)
-                          if not routed.span.whole else (Fraction(0), Fraction(1, 1000), False))
+    delay, step, exact = _moves(sample_video, out_video, out_info, routed.seeks)  # (no sample video: no trim)
     return Preflight(mapping, main.input_index, main.output_index, main.encoder, others, streams, fmt, rate,
                      field_order, upright, rotation, _track_timescale(out_info, out_video),
                      bool(set(out_info.format_name.split(",")) & CFR_FORMATS), sample_bytes / PREFLIGHT_SECONDS,

@@ -104,10 +104,11 @@ def kept_frames(plan: Plan, time_base: Fraction, origin: Fraction, rate: Fractio
         gap = (nxt - pts) if nxt is not None else (pts - shown[n - 1] if n else 0)
         for k in range(int(rate)):
             t = (pts - off + Fraction(k * gap) / rate) * time_base
-            if t >= span.start and first is None:
+            if t < span.start:
+                continue
+            if first is None:
                 first = t
-            if t >= span.start and (span.end is None or t < span.end) and (
-                    duration is None or t - first < duration):
+            if (span.end is None or t < span.end) and (duration is None or t - first < duration):
                 got = out.get(segment)
                 out[segment] = Kept(got.frames + 1, got.first, t) if got else Kept(1, t, t)
     return out
