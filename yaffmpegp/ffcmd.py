@@ -77,9 +77,12 @@ def head_args(piece: str, packets: int, out: str, fmt: str) -> list[str]:
 
 
 def concat_copy_args(list_file: str, out: str, fmt: str) -> list[str]:
-    """Stream-copy the files of a concat list into one file."""
-    return _compiled(ffmpeg.input(list_file, f="concat", safe=0)
-                     .output(out, map="0:0", c="copy", f=fmt, **_muxer_opts(fmt)).overwrite_output())
+    """Stream-copy the files of a concat list into one file, and list the packets copied
+    (framecrc on stdout) so that the unit need not be read back."""
+    joined = ffmpeg.input(list_file, f="concat", safe=0)
+    return _compiled(ffmpeg.merge_outputs(
+        joined.output(out, map="0:0", c="copy", f=fmt, **_muxer_opts(fmt)),
+        joined.output("pipe:1", map="0:0", c="copy", f="framecrc")).overwrite_output())
 
 
 def ffconcat_quote(path: str) -> str:

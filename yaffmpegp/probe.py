@@ -197,6 +197,32 @@ def parse_packets(csv_text: str) -> list[Packet]:
     return packets
 
 
+def parse_framecrc(text: str) -> tuple[Fraction | None, list[Packet], int | None]:
+    """(time base, packets, earliest dts) of stream 0 from ffmpeg's framecrc muxer:
+    `#tb 0: 1/64000`, then a line a packet, `0, dts, pts, duration, size, crc` and `, F=0x..`
+    when its flags are not just "key"."""
+    tb, packets, earliest = None, [], None
+    for line in text.splitlines():
+        if line.startswith("#tb 0:"):
+            tb = _fraction(line.partition(":")[2].strip())
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        if line.startswith("#") or len(parts) < 6 or parts[0] != "0":
+            continue
+        dts, pts, duration = int(parts[1]), int(parts[2]), int(parts[3])
+        if dts != NOPTS:
+            earliest = dts if earliest is None else min(earliest, dts)
+        stamp = pts if pts != NOPTS else dts
+        if stamp == NOPTS:
+            continue
+        flags = next((int(p[2:], 16) for p in parts[6:] if p.startswith("F=")), 1)
+        packets.append(Packet(stamp, bool(flags & 1), max(duration, 0)))
+    return tb, packets, earliest
+
+
+NOPTS = -(2**63)  # AV_NOPTS_VALUE as framecrc prints it
+
+
 async def probe_packets(path: Path, stream: int, ffprobe: str = "ffprobe") -> list[Packet]:
     """Every packet of one stream, in decode order (demuxing only, no decoding)."""
     argv = [ffprobe, "-v", "error", "-select_streams", str(stream), "-show_entries",

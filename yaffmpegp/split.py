@@ -31,15 +31,16 @@ from .errors import SplitError
 from .ffcmd import Trim, concat_copy_args, concat_list, head_args, split_args, ticks
 from .plan import Plan
 from .piececlock import PieceClock, first_packets_end, in_order, listed_as, parse_segment_list
-from .probe import Packet, first_error_line, probe_piece, probe_value, run_tool
+from .probe import Packet, first_error_line, parse_framecrc, probe_piece, probe_value, run_tool
 from .segment import Segment
 
 
-async def _ffmpeg(ffmpeg: str, args: list[str], what: str) -> None:
-    code, _, err = await run_tool([ffmpeg, *args])
+async def _ffmpeg(ffmpeg: str, args: list[str], what: str) -> str:
+    code, out, err = await run_tool([ffmpeg, *args])
     if code != 0:
         raise SplitError(f"{what} failed: {first_error_line(err)}", argv=[ffmpeg, *args],
                          returncode=code, stderr=err)
+    return out
 
 
 async def _fraction(path: Path, entries: str, stream: str | None, ffprobe: str) -> Fraction:
@@ -273,13 +274,25 @@ class _Units:
             return self.clock.start_time(self.index, self._span(k)[0])
         return await _fraction(path, "format=start_time", None, self.ffprobe)
 
-    async def _join(self, i: int, files: list[tuple[int, Path]], unit: Path, outpoint: Fraction | None) -> None:
+    async def _join(self, i: int, files: list[tuple[int, Path]], unit: Path,
+                    outpoint: Fraction | None) -> list[Packet] | None:
+        """Join `files` into `unit`; what it holds, as the joining ffmpeg listed the packets it
+        wrote, when that is what reading the unit back would give (None: read it back)."""
         starts = await asyncio.gather(*(self._start(k, f) for k, f in files))
         listing = self.units_dir / f"{i:05d}.ffconcat"
         listing.write_text(concat_list([(str(f), (b - a) if b is not None else None)
                                         for (_, f), a, b in zip(files, starts, [*starts[1:], None])], outpoint))
-        await _ffmpeg(self.ffmpeg, concat_copy_args(str(listing), str(unit), self.fmt), f"assembling segment {i}")
+        listed = await _ffmpeg(self.ffmpeg, concat_copy_args(str(listing), str(unit), self.fmt),
+                               f"assembling segment {i}")
         listing.unlink()
+        tb, packets, earliest = parse_framecrc(listed)
+        # NUT writes what it is given in the time base it was given (no parser reads it back,
+        # unlike MPEG-TS), unless it moves negative timestamps (avoid_negative_ts); the
+        # units' time base is known once one was read back
+        if (self.fmt != "nut" or tb is None or tb != self.unit_tb or earliest is None or earliest < 0
+                or not packets):
+            return None
+        return packets
 
     def _head_end(self, k: int, n: int) -> Fraction | None:
         """Where the first `n` packets of piece k end, so the concat demuxer can take them
@@ -318,16 +331,14 @@ class _Units:
             elif head_n:
                 await self._cut_head(i, last_piece, head_n, head)
                 files.append((last_piece, head))
-            await self._join(i, files, unit, head_end)
-            packets = await self._probe(unit, start, piece=False)
+            packets = await self._join(i, files, unit, head_end) or await self._probe(unit, start, piece=False)
             if derived and self.index is not None and not (
                     self.clock is not None and self.clock.matches(self.index, start, packets, moved=True)):
                 self.clock = None  # the derived times did not hold: probe (and cut heads) from now on
                 if head_end is not None:
                     await self._cut_head(i, last_piece, head_n, head)
                     files[-1] = (last_piece, head)
-                await self._join(i, files, unit, None)
-                packets = await self._probe(unit, start, piece=False)
+                packets = await self._join(i, files, unit, None) or await self._probe(unit, start, piece=False)
             return packets
         finally:
             head.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from yaffmpegp.piececlock import PieceClock
 from yaffmpegp.plan import add_context, plan_cuts
 from yaffmpegp.probe import probe_packets, probe_value
 from yaffmpegp.segment import Segment
+from yaffmpegp import split as split_module
 from yaffmpegp.split import split
 
 
@@ -146,3 +147,41 @@ def test_a_start_time_that_does_not_hold_is_read_back(tmp_path: Path, monkeypatc
     monkeypatch.setattr(PieceClock, "start_time",
                         lambda self, source, start: late(self, source, start) + Fraction(start % 3, 100))
     assert asyncio.run(cut(tmp_path / "wrong")) == right
+
+
+def _vp9_webm(path: Path) -> Path:
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=8",
+                    "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "25",
+                    str(path.with_suffix(".webm"))], check=True)
+    return path.with_suffix(".webm")
+
+
+@pytest.mark.parametrize("make", [lambda p: media.vhs_ffv1(p.with_suffix(".mkv")), _vp9_webm],
+                         ids=["ffv1", "vp9"])
+def test_joined_units_listed_by_their_join_are_the_units_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   make) -> None:
+    """A unit joined in NUT is known from the packets its joining ffmpeg lists (framecrc),
+    not read back: the same segments as reading every joined unit back, fewer ffprobes."""
+    src = make(tmp_path / "src")
+    log = tmp_path / "tools.log"
+    (tmp_path / "ffprobe").write_text(f'#!/bin/sh\necho "ffprobe $*" >> {log}\nexec ffprobe "$@"\n')
+    (tmp_path / "ffprobe").chmod(0o755)
+
+    async def cut(work: Path) -> tuple[list[Segment], int]:
+        packets = await probe_packets(src, 0)
+        tb = Fraction(await probe_value(src, "stream=time_base", "v:0"))
+        codec = await probe_value(src, "stream=codec_name", "v:0")
+        plan = add_context(plan_cuts(packets, tb, 1.5), packets, 2, 2)
+        work.mkdir()
+        log.unlink(missing_ok=True)
+        async with contextlib.aclosing(split(src, 0, plan, tb, work, codec=codec, index=packets,
+                                             ffprobe=str(tmp_path / "ffprobe"))) as units:
+            segs = [replace(s, unit=Path(s.unit.name)) async for s in units]
+        return segs, len(log.read_text().splitlines())
+
+    listed, listed_probes = asyncio.run(cut(tmp_path / "listed"))
+    monkeypatch.setattr(split_module, "parse_framecrc", lambda text: (None, [], None))
+    read_back, read_back_probes = asyncio.run(cut(tmp_path / "read-back"))
+    assert len(listed) >= 4 and all(s.unit.suffix == ".nut" for s in listed)
+    assert listed == read_back
+    assert listed_probes <= read_back_probes - (len(listed) - 2), (listed_probes, read_back_probes)

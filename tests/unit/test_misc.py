@@ -108,3 +108,16 @@ def test_video_move_in_whole_ticks_of_every_time_base() -> None:
     assert video_move(F(1, 25), F(269, 100), F(0), F(1, 25), F(269, 100)) == F(-1, 25)
     assert video_move(F(0), F(10) - F(1, 10000), delay, F(1, 1000), F(10)) is None  # 67 ms does not fit
     assert video_move(F(0), F(10) - F(1, 10000), delay, F(1, 1000), F(10), seeks=False) == 0  # without -ss
+
+
+def test_parse_framecrc_reads_time_base_flags_and_unset_timestamps() -> None:
+    from yaffmpegp.probe import NOPTS, Packet, parse_framecrc
+    text = ("#software: Lavf59.27.100\n#tb 0: 1/64000\n#media_type 0: video\n"
+            "0,          0,          0,     2135,   319391, 0xbc4b9a21\n"
+            "0,       2112,       4288,     2135,     1000, 0x00000001, F=0x0\n"
+            f"0,      -2112, {NOPTS},        0,     1000, 0x00000002, F=0x3\n"
+            f"0, {NOPTS}, {NOPTS},        0,       10, 0x00000003\n")
+    tb, packets, earliest = parse_framecrc(text)
+    assert tb == Fraction(1, 64000)
+    assert packets == [Packet(0, True, 2135), Packet(4288, False, 2135), Packet(-2112, True, 0)]
+    assert earliest == -2112
