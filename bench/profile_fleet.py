@@ -103,6 +103,7 @@ def main() -> None:
     ap.add_argument("--segment-length", type=float, default=4)
     ap.add_argument("--hosts", type=int, default=3)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--calls", action="store_true", help="list every ffmpeg/ffprobe call, in order")
     args = ap.parse_args()
     src = noisy_capture(args.seconds)
     with tempfile.TemporaryDirectory(prefix="yaff-prof-") as tmp, CpuGroup("yaffmpegp-hosts") as hosts, \
@@ -146,8 +147,8 @@ def report(results: dict, single, src: Path, prof: Path, args: argparse.Namespac
           f"(user {rusage['user']:.2f}, sys {rusage['sys']:.2f})")
     for k, v in sorted(by_kind.items(), key=lambda kv: -sum(kv[1])):
         print(f"    {k:58s} {sum(v):6.2f} s in {len(v)} calls")
-    print("  the costliest calls:")
-    for c in sorted(calls, key=lambda c: -c["cpu"])[:12]:
+    print("  every call, in order:" if args.calls else "  the costliest calls:")
+    for c in calls if args.calls else sorted(calls, key=lambda c: -c["cpu"])[:12]:
         shown = " ".join(a if len(a) < 40 else "…" + a[-30:] for a in c["argv"])
         print(f"    {c['cpu']:5.2f} s  {c['tool']} {shown[:150]}")
     rest = sample.parts["coordinator"] - rusage["self_cpu"] - sum(sum(v) for v in by_kind.values())

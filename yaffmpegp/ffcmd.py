@@ -214,12 +214,14 @@ def preflight_args(src: str, user_opts: Sequence[str], out: str, seconds: float 
 def segment_preflight_args(src: str, stream: int, user_segment_opts: Sequence[str],
                            user_filter: str | None, fmt: str, out: str, seconds: float = PREFLIGHT_SECONDS,
                            *, encoder: str | None = None, upright: str | None = None) -> list[str]:
-    """The segment encode on the first second of the source, into the intermediate format."""
+    """The segment encode on the first second of the source, into the intermediate format;
+    on stdout, a framecrc of the source frames it decoded (one line a frame)."""
     vf = ",".join(f for f in (upright, user_filter) if f) or "null"
     enc = ["-c:v", encoder] if encoder else []
     # the display matrix is applied by `upright` here, as segments (which lose it) will
     return QUIET + ["-t", f"{seconds:g}", "-noautorotate", "-i", src, "-map", f"0:{stream}", "-an", "-sn",
-                    "-dn", *enc, *user_segment_opts, "-vf", vf, "-f", fmt, "-y", out]
+                    "-dn", *enc, *user_segment_opts, "-vf", vf, "-f", fmt, "-y", out,
+                    "-map", f"0:{stream}", "-f", "framecrc", "pipe:1"]
 
 
 @dataclass(frozen=True)

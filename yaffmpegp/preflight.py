@@ -13,7 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from .errors import OptionsError, UsageError
-from .ffcmd import PREFLIGHT_SECONDS, QUIET, Mapping, autorotate_filter, parse_mapping, preflight_args, segment_preflight_args
+from .ffcmd import PREFLIGHT_SECONDS, Mapping, autorotate_filter, parse_mapping, preflight_args, segment_preflight_args
 from .ffopts import RoutedOptions
 from .join import StreamShape
 from .probe import MediaInfo, Stream, count_frames, first_error_line, probe_media, run_tool
@@ -140,16 +140,6 @@ def _track_timescale(out_info: MediaInfo, video: Stream | None) -> tuple[str, ..
     return ("-video_track_timescale", str(video.time_base.denominator))
 
 
-async def _sample_frames(media: MediaInfo, stream: int, ffmpeg: str) -> int:
-    """Frames the segment preflight's sample of the source holds, decoded as it decodes them."""
-    args = QUIET + ["-t", f"{PREFLIGHT_SECONDS:g}", "-noautorotate", "-i", str(media.path),
-                    "-map", f"0:{stream}", "-f", "framecrc", "-"]
-    code, out, err = await run_tool([ffmpeg, *args])
-    if code != 0:
-        raise OptionsError(f"cannot decode the start of the video: {first_error_line(err)}", stderr=err)
-    return sum(1 for line in out.splitlines() if line and not line.startswith("#"))
-
-
 async def _nothing() -> None:
     return None
 
@@ -184,27 +174,23 @@ async def _intermediate(media: MediaInfo, stream: int, routed: RoutedOptions, wo
     segment's share would depend on where it starts. Also the sample's encoded size, and
     with an output trim its video stream (how far its encoder reorders frames)."""
     last_err = ""
-    frames_in = asyncio.create_task(_sample_frames(media, stream, ffmpeg))
-    try:
-        for fmt, ext in INTERMEDIATES:
-            out = workdir / f"preflight-segment-{stream}.{ext}"
-            args = segment_preflight_args(str(media.path), stream, routed.segment, routed.video_filter, fmt,
-                                          str(out), encoder=encoder, upright=upright)
-            code, _, err = await run_tool([ffmpeg, *args])
-            if code == 0:
-                frames_out = await count_frames(out, ffprobe=ffprobe)
-                video = (await probe_media(out, ffprobe)).video_streams[0] if not routed.span.whole else None
-                size = out.stat().st_size
-                out.unlink(missing_ok=True)
-                n_in = await frames_in
-                rate = Fraction(frames_out, n_in) if n_in else Fraction(1)
-                if rate.denominator != 1:
-                    raise UsageError(f"the video filters make {frames_out} frames of {n_in} source frames: "
-                                     "only filters that keep the frame count or multiply it (a deinterlacer "
-                                     "that outputs fields) can be split exactly; run them in a pass of their own")
-                return fmt, rate, size, video
-            last_err = err
+    for fmt, ext in INTERMEDIATES:
+        out = workdir / f"preflight-segment-{stream}.{ext}"
+        args = segment_preflight_args(str(media.path), stream, routed.segment, routed.video_filter, fmt,
+                                      str(out), encoder=encoder, upright=upright)
+        code, decoded, err = await run_tool([ffmpeg, *args])
+        if code == 0:
+            frames_out = await count_frames(out, ffprobe=ffprobe)
+            video = (await probe_media(out, ffprobe)).video_streams[0] if not routed.span.whole else None
+            size = out.stat().st_size
             out.unlink(missing_ok=True)
-    finally:
-        frames_in.cancel()
+            n_in = sum(1 for line in decoded.splitlines() if line and not line.startswith("#"))
+            rate = Fraction(frames_out, n_in) if n_in else Fraction(1)
+            if rate.denominator != 1:
+                raise UsageError(f"the video filters make {frames_out} frames of {n_in} source frames: "
+                                 "only filters that keep the frame count or multiply it (a deinterlacer "
+                                 "that outputs fields) can be split exactly; run them in a pass of their own")
+            return fmt, rate, size, video
+        last_err = err
+        out.unlink(missing_ok=True)
     raise OptionsError(f"the video options fail on a segment: {first_error_line(last_err)}", stderr=last_err)
