@@ -93,6 +93,10 @@ def test_tail_shaped_for_the_slots() -> None:
     lengths = [b - a for a, b in zip(starts, starts[1:] + [40])]
     assert lengths[:-1] == sorted(lengths[:-1], reverse=True) and min(lengths) >= 1, lengths  # (the last: merged)
     assert shaped.total_frames == 1000
+    # short segments: the shaping stops at SHAPED_FLOOR (2 s), not at a tenth of 4 s
+    short = [c.pts // 25 for c in plan_cuts(packets, tb, 4, slots=3).cuts]
+    assert min(b - a for a, b in zip(short, short[1:])) >= 2, short
+    assert plan_cuts(packets, tb, 4, slots=3).total_frames == 1000
     # a long input is cut as before until its last rounds
     long = [Packet(pts=i, key=i % 25 == 0) for i in range(25 * 600)]
     assert plan_cuts(long, tb, 10, slots=3).cuts[:50] == plan_cuts(long, tb, 10).cuts[:50]
