@@ -113,6 +113,8 @@ def main() -> None:
     ap.add_argument("--segment-length", type=float, default=4)
     ap.add_argument("--hosts", type=int, default=3)
     ap.add_argument("--tree", type=Path, default=ROOT, help="the yaffmpegp checkout to run (default: this one)")
+    ap.add_argument("--before", type=Path, help="another checkout to run in the same rounds (e.g. a worktree of "
+                    "an earlier commit), printed as one more row")
     args = ap.parse_args()
     src = noisy_capture(args.seconds)
     # The fleet's sshd (and all they start) in one cgroup, the coordinator side in another.
@@ -132,6 +134,9 @@ def compare(meter: Meter, fleet: Fleet, src: Path, tmp: Path, args: argparse.Nam
         f"peer (ssh pipes), {len(names)} hosts": lambda out, work: peer(
             src, out, names, fleet.ssh_config, seg, OPTS, work),
     }
+    if args.before:
+        runs[f"yaffmpegp at {args.before}"] = lambda out, work: run_quiet(
+            yaffmpegp(src, out, names, fleet.ssh_config, seg, work, tree=args.before))
     samples: dict[str, list] = {k: [] for k in runs}
     frames: dict[str, int] = {}
     mb = src.stat().st_size / 1e6
@@ -163,7 +168,7 @@ def compare(meter: Meter, fleet: Fleet, src: Path, tmp: Path, args: argparse.Nam
         part = {k: med([s.parts[k] for s in samples[name]]) for k in ("coordinator", "hosts")}
         print(f"  {name:30s} {wall:8.2f} {fmt(cpu, '8.2f')} {fmt(part['coordinator'], '8.2f')} "
               f"{fmt(part['hosts'], '8.2f')} {med([s.machine for s in samples[name]]):10.2f} {frames[name]:7d}")
-    (sw, sc), (ow, oc), (pw, pc) = meds.values()
+    (sw, sc), (ow, oc), (pw, pc) = list(meds.values())[:3]
     pct = (lambda a, b: None if a is None or b is None else 100 * (a / b - 1))
     print(f"  CPU over the single pass: yaffmpegp {fmt(pct(oc, sc), '+.0f')} %, peer {fmt(pct(pc, sc), '+.0f')} % "
           "(goal: ours <= peer's, aim <= +10 %)")
