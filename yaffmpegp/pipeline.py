@@ -296,7 +296,7 @@ class HostPipeline:
                 written.append(p.frame)
             if dog.touch((p.frame, p.out_time_us)):
                 self._stage(stage, "encoding", seg)  # it moves again
-            att.fraction = p.frame / max(1, seg.expected)
+            att.wrote(p.frame)
             self.events.emit(EncodeProgress(self.t.label, seg.index, p.frame, p.fps))
 
         parser = ProgressParser(on_progress)

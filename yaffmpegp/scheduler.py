@@ -29,6 +29,7 @@ from .segment import Segment
 STRAGGLER_LOOK = 1.0  # seconds between looks for a straggler while hosts finish
 SPECULATE_MARGIN = 0.1  # a second attempt must be projected to finish this share of its time sooner
 MOVE_MARGIN = 0.05  # the same for moving an uploaded segment (its upload is lost)
+RATE_WAIT = 2.0  # seconds after an encode's first report of frames that its rate is judged without a second
 MAX_LOOKS = 8  # candidates an idle host weighs at each look
 # what happens to an attempt, in order
 TAKEN, READY, ENCODING, FETCHING = "taken", "ready", "encoding", "fetching"
@@ -58,6 +59,7 @@ class Attempt:
     state: str = TAKEN
     started: float | None = None  # when its encode started
     fraction: float = 0.0  # of its frames encoded
+    first_output: tuple[float, float] | None = None  # (seconds into the encode, fraction) at its first frames
     # set when the segment moved to another host before this attempt started, or when
     # another attempt finished it first: the holder drops it
     revoked: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -75,6 +77,21 @@ class Attempt:
     @property
     def unstarted(self) -> bool:
         return self.state in (TAKEN, READY)
+
+    def rate_seen(self, now: float) -> bool:
+        """Whether its speed can be told from its own reports: frames written twice, or
+        RATE_WAIT seconds without more after the first. The first report comes after the
+        encoder's start-up and lookahead: x264 reported frame 1 of 200 after 0.28 s, which
+        projects 56 s for a 4.5 s encode (a second attempt was started for nothing)."""
+        if self.first_output is None or self.started is None:
+            return False
+        return self.fraction > self.first_output[1] or now - self.started >= self.first_output[0] + RATE_WAIT
+
+    def wrote(self, frames: int) -> None:
+        """Its encoder's latest report of frames written (for projections)."""
+        self.fraction = frames / max(1, self.seg.expected)
+        if self.first_output is None and frames > 0 and self.started is not None:
+            self.first_output = (_now() - self.started, self.fraction)
 
 
 class WorkQueue:
@@ -257,7 +274,7 @@ class WorkQueue:
         if att.unstarted:
             return not att.speculative and not att.revoked.is_set()
         return (att.state == ENCODING and len(hosts) < 2 and host not in hosts
-                and self._closed and not self._waiting)
+                and self._closed and not self._waiting and att.rate_seen(_now()))
 
     def _finish_here(self, host: str, att: Attempt, now: float) -> float | None:
         """When `host` (idle) would finish `att`'s segment, starting now."""
@@ -320,12 +337,6 @@ class WorkQueue:
         att.state = FETCHING
         if seconds > 0 and not att.revoked.is_set():
             self.fleet.measured(att.host, fps=att.seg.expected / seconds)
-
-    def progress(self, index: int, host: str, fraction: float) -> None:
-        """How far `host` is with segment `index` (for projections)."""
-        att = self._live.get(index, {}).get(host)
-        if att is not None:
-            att.fraction = fraction
 
     def is_done(self, index: int) -> bool:
         return index in self.done_by

@@ -1,5 +1,6 @@
 """The shared queue's verdict on failed attempts: the host's fault, or the job's."""
 import asyncio
+import contextlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -53,4 +54,28 @@ def test_twice_on_the_only_host_is_the_jobs() -> None:
         assert await work.failed(seg, EncodeError("ffmpeg failed: Error initializing filter"), "local")
         assert await work.failed(seg, EncodeError("ffmpeg failed: Error initializing filter"), "local") is False
         assert "2 times on local" in str(work.failure)
+    asyncio.run(go())
+
+
+def test_a_running_encode_is_started_again_only_once_its_own_rate_shows() -> None:
+    """Its first report comes after the encoder's start-up (frame 1 of 25 after 0.3 s would
+    project 7 s): no second attempt on that; on a second report as slow, yes."""
+    async def go() -> None:
+        work = await _two_hosts()
+        work.fleet.measured("h2", fps=25.0)  # h2 would encode the 25 frames in 1 s
+        att = await work.take("h1")
+        assert att is not None and att.seg.index == 0 and work.encoding(att)
+        await work.close()
+        other = await work.take("h1")  # segment 1: the queue is empty after it
+        assert other is not None and other.seg.index == 1 and work.encoding(other)
+        await asyncio.sleep(0.3)
+        att.wrote(1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                assert await work.take("h2", idle=lambda: True) is None, "started again on a first report"
+        assert work.speculated == 0
+        att.wrote(2)  # 2 frames in 0.8 s: 9 s more here, 1 s on h2
+        async with asyncio.timeout(3):
+            again = await work.take("h2", idle=lambda: True)
+        assert again is not None and again.speculative and again.seg.index == 0
     asyncio.run(go())
