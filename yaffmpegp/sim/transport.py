@@ -14,6 +14,9 @@ from ..transport.base import ByteCallback, FFmpegRun, HostRequirements, LineCall
 from .link import SharedLink
 
 PROGRESS_PERIOD = 1.0  # virtual seconds between -progress blocks
+# Frames an encoder holds before it writes any (x264's lookahead and frame threads): its
+# reports lag what it has read by this many, and catch up at the end, as a real one's do.
+LOOKAHEAD = 15
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,8 @@ class SimTransport(Transport):
                 step = min(PROGRESS_PERIOD, (frames - done) / fps)
                 await self._until(now + step)
                 done = min(frames, done + step * fps)
-                for line in (f"frame={int(done)}", f"fps={fps:.2f}", f"out_time_us={int(done * 40000)}",
+                written = done if done >= frames else max(0.0, done - LOOKAHEAD)
+                for line in (f"frame={int(written)}", f"fps={fps:.2f}", f"out_time_us={int(written * 40000)}",
                              "progress=" + ("end" if done >= frames else "continue")):
                     on_stdout_line(line)
         finally:
