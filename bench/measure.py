@@ -146,8 +146,10 @@ def run_quiet(argv: list[str]) -> None:
 def yaffmpegp(src: Path, out: Path, hosts: list[str], ssh_config: Path, seg: float, work: Path,
               extra: list[str] = (), opts: list[str] = OPTS, tree: Path = ROOT) -> list[str]:
     """The argv of a yaffmpegp fleet run writing --report and --events next to `out`;
-    `tree`: the checkout whose yaffmpegp runs (another branch, to compare)."""
-    return ["env", f"PYTHONPATH={tree}", sys.executable, "-m", "yaffmpegp", "--quiet", "-y", "--hostlist", *hosts,
+    `tree`: the checkout whose yaffmpegp runs (another branch, to compare). `-P`: without it
+    `python -m` puts the working directory (this checkout) before PYTHONPATH, and every tree
+    ran this checkout's code."""
+    return ["env", f"PYTHONPATH={tree}", sys.executable, "-P", "-m", "yaffmpegp", "--quiet", "-y", "--hostlist", *hosts,
             "--ssh-config", str(ssh_config), "--file", str(src), "-o", str(out), "--workdir", str(work),
             "--segment-length", str(seg), "--report", str(out.with_suffix(".report.json")),
             "--events", str(out.with_suffix(".events.jsonl")), *extra, *opts]
