@@ -188,7 +188,9 @@ def plan_cuts(
             chosen.append(i)
             target = packets[i].pts + step_after(packets[i].pts)
     tail_limit = Fraction(min_tail) if min_tail is not None else floor
-    if len(chosen) > 1 and (last_pts - packets[chosen[-1]].pts) * time_base < tail_limit:
+    last = max(packets, key=lambda p: p.pts)
+    end = last_pts + last.duration  # the last frame's end (its duration when the demuxer gives it)
+    if len(chosen) > 1 and (end - packets[chosen[-1]].pts) * time_base < tail_limit:
         chosen.pop()
     return _plan_at(packets, chosen)
 

@@ -97,6 +97,9 @@ def test_tail_shaped_for_the_slots() -> None:
     short = [c.pts // 25 for c in plan_cuts(packets, tb, 4, slots=3).cuts]
     assert min(b - a for a, b in zip(short, short[1:])) >= 2, short
     assert plan_cuts(packets, tb, 4, slots=3).total_frames == 1000
+    # a last segment of exactly the floor is kept: measured to its last frame's end
+    six = [Packet(pts=i, key=i % 25 == 0, duration=1) for i in range(150)]
+    assert [c.pts // 25 for c in plan_cuts(six, tb, 2, slots=2).cuts] == [0, 2, 4]
     # a long input is cut as before until its last rounds
     long = [Packet(pts=i, key=i % 25 == 0) for i in range(25 * 600)]
     assert plan_cuts(long, tb, 10, slots=3).cuts[:50] == plan_cuts(long, tb, 10).cuts[:50]
