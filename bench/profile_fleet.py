@@ -115,7 +115,8 @@ def main() -> None:
         env = {**os.environ, "PATH": f"{tmpd / 'shims'}:{os.environ['PATH']}",
                "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
         out = OUT / "profile.mkv"
-        argv = yaffmpegp(src, out, fleet.names, fleet.ssh_config, args.segment_length, tmpd)[5:]
+        full = yaffmpegp(src, out, fleet.names, fleet.ssh_config, args.segment_length, tmpd)
+        argv = full[full.index("-m") + 2:]  # the CLI arguments alone
         results = {}
         for label, prof in (("plain", "-"), ("cProfile", str(tmpd / "prof.out"))):
             log.unlink(missing_ok=True)

@@ -56,6 +56,20 @@ def split_args(src: str, stream: int, split_frames: Sequence[int], pattern: str,
     stays on the source's timeline. `listing`: where the muxer lists each piece it closes
     (CSV: name, start and end time).
     """
+    source = ffmpeg.input(src, copyts=None)
+    return _compiled(_segment_output(source, stream, split_frames, pattern, fmt, codec, listing).overwrite_output())
+
+
+def split_pair_args(src: str, stream: int, outputs: Sequence[tuple[Sequence[int], str, str]], fmt: str) -> list[str]:
+    """The same with two segment muxers reading the source once, each cutting at its own
+    frames into its own files, listed in its own CSV: (split frames, pattern, listing)."""
+    source = ffmpeg.input(src, copyts=None)
+    return _compiled(ffmpeg.merge_outputs(*(_segment_output(source, stream, frames, pattern, fmt, "", listing)
+                                            for frames, pattern, listing in outputs)).overwrite_output())
+
+
+def _segment_output(source: object, stream: int, split_frames: Sequence[int], pattern: str, fmt: str,
+                    codec: str, listing: str | None) -> object:
     out = {"map": f"0:{stream}", "c": "copy", "f": "segment", "segment_format": fmt,
            "reset_timestamps": 0, "map_metadata": -1, "map_chapters": -1, **_muxer_opts(fmt)}
     if fmt == "mpegts" and codec in ANNEXB_AT_EVERY_KEY:
@@ -66,7 +80,7 @@ def split_args(src: str, stream: int, split_frames: Sequence[int], pattern: str,
         out["segment_frames"] = ",".join(str(n) for n in split_frames)
     else:
         out["segment_time"] = 10**9  # one piece
-    return _compiled(ffmpeg.input(src, copyts=None).output(pattern, **out).overwrite_output())
+    return source.output(pattern, **out)  # type: ignore[attr-defined]
 
 
 def head_args(piece: str, packets: int, out: str, fmt: str) -> list[str]:

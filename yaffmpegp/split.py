@@ -11,6 +11,10 @@ appended they go into MPEG-TS instead: NUT stores no decode timestamps, and re-m
 piece that starts with a keyframe followed by earlier-shown frames then makes ffmpeg
 "repair" timestamps that were right (seen: leading B-frames' pts moved past their keyframe).
 
+For an intra-only source (every packet a keyframe) whose units carry context, no unit is
+joined at all: two segment muxers in the one split process write the even and the odd units
+whole, context included (paired_cuts; the stretches between a muxer's units are deleted).
+
 The muxer is kept one unit ahead of what the consumer asked for (paused in between), and each
 piece is deleted once the last unit made from it exists: the pieces on disk are a window, not
 a copy of the input (the consumer bounds how many units are alive, see window.py).
@@ -19,17 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import functools
 import shutil
-import signal
 from collections.abc import AsyncIterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
 from .children import die_with_parent
 from .errors import SplitError
-from .ffcmd import Trim, concat_copy_args, concat_list, head_args, split_args, ticks
+from .ffcmd import Trim, concat_copy_args, concat_list, head_args, split_args, split_pair_args, ticks
 from .plan import Plan
+from .pacer import Pacer
 from .piececlock import PieceClock, first_packets_end, in_order, listed_as, parse_segment_list
 from .probe import Packet, first_error_line, parse_framecrc, probe_piece, probe_value, run_tool
 from .segment import Segment
@@ -60,51 +64,6 @@ def _margin(packets: list[Packet]) -> int:
 
 
 POLL = 0.05  # seconds between looks at the segment muxer's progress
-PACE = 0.005  # seconds between looks while the muxer runs ahead: it copies fast
-
-
-class _Pacer:
-    """Keeps the segment muxer from running far ahead of the units asked for, so the pieces
-    on disk stay a bounded window instead of the whole video: the muxer is stopped
-    (SIGSTOP) once it has opened the piece after the last one allowed, and continued
-    (SIGCONT) when more are allowed. It runs in short bursts, watched closely while it
-    runs (a stream copy writes tens of MB a second), not at all while stopped. Only this
-    machine's own child is paused."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, pieces: list[Path]) -> None:
-        self._proc = proc
-        self._pieces = pieces
-        self._limit = 0  # the last piece that may be written
-        self._stopped = False
-        self._more = asyncio.Event()
-
-    def _past(self) -> bool:
-        return self._limit + 1 < len(self._pieces) and self._pieces[self._limit + 1].exists()
-
-    def _signal(self, sig: int) -> None:
-        if self._proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self._proc.pid, sig)
-
-    def allow(self, piece: int) -> None:
-        """Pieces up to `piece` may be written (it is complete once the next one exists)."""
-        if piece > self._limit:
-            self._limit = piece
-            self._more.set()
-
-    async def run(self) -> None:
-        while self._proc.returncode is None:
-            if self._past():
-                if not self._stopped:
-                    self._signal(signal.SIGSTOP)
-                    self._stopped = True
-                self._more.clear()
-                await self._more.wait()
-            elif self._stopped:
-                self._signal(signal.SIGCONT)
-                self._stopped = False
-            else:
-                await asyncio.sleep(PACE)
 
 
 async def split(
@@ -134,19 +93,26 @@ async def split(
     units_dir = workdir / "units"
     units_dir.mkdir()
     fmt, ext = piece_format(plan, codec)
+    pair = paired_cuts(plan, index is not None and all(p.key for p in index)) if fmt == "nut" else None
+    if pair is not None:
+        async with contextlib.aclosing(_split_paired(src, stream, plan, source_tb, workdir, pair, index, ext,
+                                                     ffmpeg, ffprobe)) as whole:
+            async for seg in whole:
+                yield seg
+        return
     count = len(plan.boundaries)
     pieces = [pieces_dir / f"p{k:05d}.{ext}" for k in range(count)]
     last_use = _last_use(plan, count)
     listing = workdir / "pieces.csv"
     args = split_args(str(src), stream, plan.split_frames, str(pieces_dir / f"p%05d.{ext}"), fmt, codec,
                       listing=str(listing))
-    units = _Units(plan, source_tb, index, pieces, listing, units_dir, fmt, ext, ffmpeg, ffprobe)
+    units = _Units(plan, source_tb, index, pieces, [listing], units_dir, fmt, ext, ffmpeg, ffprobe)
     log = workdir / "split.log"
     with log.open("wb") as err:
         proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,
                                                     stdout=asyncio.subprocess.DEVNULL, stderr=err,
                                                     preexec_fn=die_with_parent)
-    pacer = _Pacer(proc, pieces)
+    pacer = Pacer(proc)
     pacing = asyncio.create_task(pacer.run())  # ends with the muxer; cancelled in `finally`
     try:
         first_frame = 0
@@ -154,7 +120,8 @@ async def split(
             first, last = plan.pieces_of(i)
             ready = _ready_piece(plan, i)  # the piece whose existence says "done"
             # this unit's pieces and the next unit's, no more: the rest waits until asked for
-            pacer.allow(_ready_piece(plan, i + 1) if i + 1 < plan.segments else count)
+            allowed = _ready_piece(plan, i + 1) if i + 1 < plan.segments else count
+            pacer.allow(pieces[allowed + 1].exists if allowed + 1 < count else None)
             while proc.returncode is None and not (ready < count and pieces[ready].exists()):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(proc.wait(), POLL)
@@ -175,6 +142,88 @@ async def split(
         pacing.cancel()
         if proc.returncode is None:
             proc.kill()  # SIGKILL ends a stopped process too
+            await proc.wait()
+
+
+def unit_ends(plan: Plan) -> list[int]:
+    """Where each unit ends in decode order (past its last packet), context included."""
+    return [plan.cuts[i + 1].index + plan.head_packets(i) if i + 1 < plan.segments else plan.packets
+            for i in range(plan.segments)]
+
+
+def paired_cuts(plan: Plan, intra: bool) -> tuple[list[int], list[int]] | None:
+    """Cuts for two segment muxers that write every unit whole, its context included, so no
+    unit is joined from pieces: one muxer cuts the even units (and the gaps between them),
+    the other the odd ones. Only for units with context, where every packet is a keyframe
+    (the muxer cuts nowhere else) and units two apart neither meet nor touch."""
+    if not plan.with_context or not intra or plan.segments < 2:
+        return None
+    ends = unit_ends(plan)
+    cuts: tuple[list[int], list[int]] = ([], [])
+    for i in range(plan.segments):
+        if (i and plan.start(i) <= 0) or (i + 1 < plan.segments and ends[i] >= plan.packets) or (
+                i + 2 < plan.segments and ends[i] >= plan.start(i + 2)):
+            return None
+        cuts[i % 2].extend(x for x in (plan.start(i), ends[i]) if 0 < x < plan.packets)
+    if any(b <= a for c in cuts for a, b in zip(c, c[1:])):
+        return None
+    return cuts
+
+
+async def _split_paired(src: Path, stream: int, plan: Plan, source_tb: Fraction, workdir: Path,
+                        cuts: tuple[list[int], list[int]], index: Sequence[Packet] | None, ext: str,
+                        ffmpeg: str, ffprobe: str) -> AsyncIterator[Segment]:
+    """split() with two segment muxers (paired_cuts): unit i is file i of muxer i % 2, the
+    files between a muxer's units are gaps, deleted once written."""
+    pieces_dir, names = workdir / "pieces", ("a", "b")
+    files = [[pieces_dir / f"{names[m]}{j:05d}.{ext}" for j in range(len(cuts[m]) + 1)] for m in (0, 1)]
+    listings = [workdir / f"pieces-{names[m]}.csv" for m in (0, 1)]
+    args = split_pair_args(str(src), stream, [(cuts[m], str(pieces_dir / f"{names[m]}%05d.{ext}"), str(listings[m]))
+                                              for m in (0, 1)], "nut")
+    units = _Units(plan, source_tb, index, [], listings, workdir / "units", "nut", ext, ffmpeg, ffprobe)
+    ends = unit_ends(plan)
+    log = workdir / "split.log"
+    with log.open("wb") as err:
+        proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.DEVNULL, stderr=err,
+                                                    preexec_fn=die_with_parent)
+    pacer = Pacer(proc)
+    pacing = asyncio.create_task(pacer.run())
+    gaps = [1, 0]  # each muxer's next gap: the first muxer's odd files, the second's even ones
+
+    def opened(m: int, j: int) -> bool:
+        """Whether muxer m has opened its file j (the files before it are complete); a gap
+        may already be gone."""
+        return j < gaps[m] or files[m][j].exists()
+
+    try:
+        first_frame = 0
+        for i in range(plan.segments):
+            mine = files[i % 2]
+            n = i + 1  # the next unit may be written too, no more
+            pacer.allow(functools.partial(opened, n % 2, n + 1)
+                        if n < plan.segments and n + 1 < len(files[n % 2]) else None)
+            while proc.returncode is None and not (n < len(mine) and opened(i % 2, n)):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), POLL)
+            if proc.returncode not in (None, 0):
+                text = log.read_text(errors="replace")
+                raise SplitError(f"splitting the video failed: {first_error_line(text)}",
+                                 argv=[ffmpeg, *args], returncode=proc.returncode, stderr=text)
+            if not mine[i].exists():
+                raise SplitError(f"the segment muxer did not write unit {i} ({mine[i].name})", segment=i)
+            for m in (0, 1):  # free the gaps written by now
+                while gaps[m] < len(files[m]) and (proc.returncode is not None or (
+                        gaps[m] + 1 < len(files[m]) and files[m][gaps[m] + 1].exists())):
+                    files[m][gaps[m]].unlink(missing_ok=True)
+                    gaps[m] += 2
+            seg = await units.make_whole(i, mine[i], ends[i], first_frame)
+            first_frame += seg.frames
+            yield seg
+    finally:
+        pacing.cancel()
+        if proc.returncode is None:
+            proc.kill()
             await proc.wait()
 
 
@@ -218,9 +267,9 @@ class _Units:
     from several files is always read back."""
 
     def __init__(self, plan: Plan, source_tb: Fraction, index: Sequence[Packet] | None, pieces: list[Path],
-                 listing: Path, units_dir: Path, fmt: str, ext: str, ffmpeg: str, ffprobe: str) -> None:
+                 listings: Sequence[Path], units_dir: Path, fmt: str, ext: str, ffmpeg: str, ffprobe: str) -> None:
         self.plan, self.source_tb, self.index, self.pieces = plan, source_tb, index, pieces
-        self.listing, self.units_dir, self.fmt, self.ext = listing, units_dir, fmt, ext
+        self.listings, self.units_dir, self.fmt, self.ext = listings, units_dir, fmt, ext
         self.ffmpeg, self.ffprobe = ffmpeg, ffprobe
         self.clock: PieceClock | None = None
         self.unit_tb: Fraction | None = None  # the same for every unit of one split
@@ -253,12 +302,19 @@ class _Units:
     def _derived(self, k: int) -> list[Packet] | None:
         """Piece k's packets from the index, if its clock is known and the segment muxer's
         list says it starts where the clock puts it."""
-        if self.clock is None or self.index is None or k == 0 or self.clock.tb != self.unit_tb:
+        if k == 0:
             return None
-        a, b = self._span(k)
-        name = self.pieces[k].name
-        if name not in self._listed and self.listing.exists():
-            self._listed = parse_segment_list(self.listing.read_text(errors="replace"))
+        return self._derived_range(*self._span(k), self.pieces[k].name)
+
+    def _derived_range(self, a: int, b: int, name: str) -> list[Packet] | None:
+        """The source's packets [a, b) as the muxer's file `name` holds them, if the clock
+        is known and the muxer's list says that file starts where the clock puts it."""
+        if self.clock is None or self.index is None or self.clock.tb != self.unit_tb:
+            return None
+        if name not in self._listed:
+            for listing in self.listings:
+                if listing.exists():
+                    self._listed.update(parse_segment_list(listing.read_text(errors="replace")))
         if not listed_as(self._listed, name, self.clock.start_time(self.index, a)):
             return None
         return self.clock.packets(self.index, a, b)
@@ -353,10 +409,24 @@ class _Units:
         joined by stream copy; checked against the plan. `own`: its only piece is used by no
         other unit and can be moved rather than copied. Encoded as-is (rate 1, NUT) until
         `Segment.encoded_as` says otherwise."""
-        plan = self.plan
-        head_n = plan.head_packets(i)
         unit = self.units_dir / f"{i:05d}.{self.ext}"
         packets = await self._assemble(i, first_piece, last_piece, own, unit)
+        return self._checked(i, unit, packets, first_frame)
+
+    async def make_whole(self, i: int, written: Path, end: int, first_frame: int) -> Segment:
+        """Unit i as the segment muxer wrote it whole, context included: the source's
+        packets from the unit's start to `end`."""
+        unit = self.units_dir / f"{i:05d}.{self.ext}"
+        start = self.plan.start(i)
+        packets = self._derived_range(start, end, written.name)
+        written.rename(unit)
+        if packets is None:
+            packets = await self._probe(unit, start, piece=True)
+        return self._checked(i, unit, packets, first_frame)
+
+    def _checked(self, i: int, unit: Path, packets: list[Packet], first_frame: int) -> Segment:
+        plan = self.plan
+        head_n = plan.head_packets(i)
         unit_tb = self.unit_tb
         assert unit_tb is not None
         lead_in = plan.cuts[i].index - plan.start(i)  # context packets before the cut
