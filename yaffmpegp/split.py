@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import functools
 import shutil
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -64,6 +64,43 @@ def _margin(packets: list[Packet]) -> int:
 
 
 POLL = 0.05  # seconds between looks at the segment muxer's progress
+
+
+class _Muxer:
+    """The split's segment muxer: started, paced (pacer.py), waited for, and killed if
+    still running at the end (`async with`)."""
+
+    def __init__(self, ffmpeg: str, args: list[str], log: Path) -> None:
+        self.argv, self.log = [ffmpeg, *args], log
+
+    async def __aenter__(self) -> _Muxer:
+        with self.log.open("wb") as err:
+            self.proc = await asyncio.create_subprocess_exec(*self.argv, stdin=asyncio.subprocess.DEVNULL,
+                                                             stdout=asyncio.subprocess.DEVNULL, stderr=err,
+                                                             preexec_fn=die_with_parent)
+        self.pacer = Pacer(self.proc)
+        self._pacing = asyncio.create_task(self.pacer.run())  # ends with the muxer
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._pacing.cancel()
+        if self.proc.returncode is None:
+            self.proc.kill()  # SIGKILL ends a stopped process too
+            await self.proc.wait()
+
+    @property
+    def running(self) -> bool:
+        return self.proc.returncode is None
+
+    async def until(self, ready: Callable[[], bool]) -> None:
+        """Wait until `ready()` or the muxer's end; a failed muxer is the split's error."""
+        while self.proc.returncode is None and not ready():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), POLL)
+        if self.proc.returncode not in (None, 0):
+            text = self.log.read_text(errors="replace")
+            raise SplitError(f"splitting the video failed: {first_error_line(text)}",
+                             argv=self.argv, returncode=self.proc.returncode, stderr=text)
 
 
 async def split(
@@ -107,28 +144,15 @@ async def split(
     args = split_args(str(src), stream, plan.split_frames, str(pieces_dir / f"p%05d.{ext}"), fmt, codec,
                       listing=str(listing))
     units = _Units(plan, source_tb, index, pieces, [listing], units_dir, fmt, ext, ffmpeg, ffprobe)
-    log = workdir / "split.log"
-    with log.open("wb") as err:
-        proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,
-                                                    stdout=asyncio.subprocess.DEVNULL, stderr=err,
-                                                    preexec_fn=die_with_parent)
-    pacer = Pacer(proc)
-    pacing = asyncio.create_task(pacer.run())  # ends with the muxer; cancelled in `finally`
-    try:
+    async with _Muxer(ffmpeg, args, workdir / "split.log") as muxer:
         first_frame = 0
         for i in range(plan.segments):
             first, last = plan.pieces_of(i)
             ready = _ready_piece(plan, i)  # the piece whose existence says "done"
             # this unit's pieces and the next unit's, no more: the rest waits until asked for
             allowed = _ready_piece(plan, i + 1) if i + 1 < plan.segments else count
-            pacer.allow(pieces[allowed + 1].exists if allowed + 1 < count else None)
-            while proc.returncode is None and not (ready < count and pieces[ready].exists()):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(proc.wait(), POLL)
-            if proc.returncode not in (None, 0):
-                text = log.read_text(errors="replace")
-                raise SplitError(f"splitting the video failed: {first_error_line(text)}",
-                                 argv=[ffmpeg, *args], returncode=proc.returncode, stderr=text)
+            muxer.pacer.allow(pieces[allowed + 1].exists if allowed + 1 < count else None)
+            await muxer.until(lambda: ready < count and pieces[ready].exists())
             missing = [k for k in range(first, min(ready, count)) if not pieces[k].exists()]
             if missing:
                 raise SplitError(f"the segment muxer wrote {missing[0]} pieces, {count} were planned")
@@ -138,11 +162,6 @@ async def split(
                 if last_use[k] == i:
                     pieces[k].unlink(missing_ok=True)  # no unit needs it any more: free the disk early
             yield seg
-    finally:
-        pacing.cancel()
-        if proc.returncode is None:
-            proc.kill()  # SIGKILL ends a stopped process too
-            await proc.wait()
 
 
 def unit_ends(plan: Plan) -> list[int]:
@@ -182,13 +201,6 @@ async def _split_paired(src: Path, stream: int, plan: Plan, source_tb: Fraction,
                                               for m in (0, 1)], "nut")
     units = _Units(plan, source_tb, index, [], listings, workdir / "units", "nut", ext, ffmpeg, ffprobe)
     ends = unit_ends(plan)
-    log = workdir / "split.log"
-    with log.open("wb") as err:
-        proc = await asyncio.create_subprocess_exec(ffmpeg, *args, stdin=asyncio.subprocess.DEVNULL,
-                                                    stdout=asyncio.subprocess.DEVNULL, stderr=err,
-                                                    preexec_fn=die_with_parent)
-    pacer = Pacer(proc)
-    pacing = asyncio.create_task(pacer.run())
     gaps = [1, 0]  # each muxer's next gap: the first muxer's odd files, the second's even ones
 
     def opened(m: int, j: int) -> bool:
@@ -196,35 +208,24 @@ async def _split_paired(src: Path, stream: int, plan: Plan, source_tb: Fraction,
         may already be gone."""
         return j < gaps[m] or files[m][j].exists()
 
-    try:
+    async with _Muxer(ffmpeg, args, workdir / "split.log") as muxer:
         first_frame = 0
         for i in range(plan.segments):
             mine = files[i % 2]
             n = i + 1  # the next unit may be written too, no more
-            pacer.allow(functools.partial(opened, n % 2, n + 1)
-                        if n < plan.segments and n + 1 < len(files[n % 2]) else None)
-            while proc.returncode is None and not (n < len(mine) and opened(i % 2, n)):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(proc.wait(), POLL)
-            if proc.returncode not in (None, 0):
-                text = log.read_text(errors="replace")
-                raise SplitError(f"splitting the video failed: {first_error_line(text)}",
-                                 argv=[ffmpeg, *args], returncode=proc.returncode, stderr=text)
+            muxer.pacer.allow(functools.partial(opened, n % 2, n + 1)
+                              if n < plan.segments and n + 1 < len(files[n % 2]) else None)
+            await muxer.until(lambda: n < len(mine) and opened(i % 2, n))
             if not mine[i].exists():
                 raise SplitError(f"the segment muxer did not write unit {i} ({mine[i].name})", segment=i)
             for m in (0, 1):  # free the gaps written by now
-                while gaps[m] < len(files[m]) and (proc.returncode is not None or (
+                while gaps[m] < len(files[m]) and (not muxer.running or (
                         gaps[m] + 1 < len(files[m]) and files[m][gaps[m] + 1].exists())):
                     files[m][gaps[m]].unlink(missing_ok=True)
                     gaps[m] += 2
             seg = await units.make_whole(i, mine[i], ends[i], first_frame)
             first_frame += seg.frames
             yield seg
-    finally:
-        pacing.cancel()
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 def _ready_piece(plan: Plan, segment: int) -> int:
