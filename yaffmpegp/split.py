@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Sequence
 from fractions import Fraction
@@ -192,8 +193,9 @@ def paired_cuts(plan: Plan, intra: bool) -> tuple[list[int], list[int]] | None:
 async def _split_paired(src: Path, stream: int, plan: Plan, source_tb: Fraction, workdir: Path,
                         cuts: tuple[list[int], list[int]], index: Sequence[Packet] | None, ext: str,
                         ffmpeg: str, ffprobe: str) -> AsyncIterator[Segment]:
-    """split() with two segment muxers (paired_cuts): unit i is file i of muxer i % 2, the
-    files between a muxer's units are gaps, deleted once written."""
+    """split() with two segment muxers (paired_cuts): unit i is file i of muxer i % 2; the
+    files between a muxer's units are links to /dev/null, so they are never written. A file
+    is complete once its muxer's list (CSV) names it."""
     pieces_dir, names = workdir / "pieces", ("a", "b")
     files = [[pieces_dir / f"{names[m]}{j:05d}.{ext}" for j in range(len(cuts[m]) + 1)] for m in (0, 1)]
     listings = [workdir / f"pieces-{names[m]}.csv" for m in (0, 1)]
@@ -201,31 +203,33 @@ async def _split_paired(src: Path, stream: int, plan: Plan, source_tb: Fraction,
                                               for m in (0, 1)], "nut")
     units = _Units(plan, source_tb, index, [], listings, workdir / "units", "nut", ext, ffmpeg, ffprobe)
     ends = unit_ends(plan)
-    gaps = [1, 0]  # each muxer's next gap: the first muxer's odd files, the second's even ones
+    gaps = [[f for j, f in enumerate(files[m]) if j % 2 != m] for m in (0, 1)]
+    for gap in gaps[0] + gaps[1]:
+        gap.symlink_to(os.devnull)  # what lies between a muxer's units is not kept
+    seen: list[set[str]] = [set(), set()]
 
-    def opened(m: int, j: int) -> bool:
-        """Whether muxer m has opened its file j (the files before it are complete); a gap
-        may already be gone."""
-        return j < gaps[m] or files[m][j].exists()
+    def closed(m: int, j: int) -> bool:
+        """Whether muxer m has closed its file j: its list names it (a gap is never on disk)."""
+        if files[m][j].name not in seen[m] and listings[m].exists():
+            seen[m] = set(parse_segment_list(listings[m].read_text(errors="replace")))
+        return files[m][j].name in seen[m]
 
-    async with _Muxer(ffmpeg, args, workdir / "split.log") as muxer:
-        first_frame = 0
-        for i in range(plan.segments):
-            mine = files[i % 2]
-            n = i + 1  # the next unit may be written too, no more
-            muxer.pacer.allow(functools.partial(opened, n % 2, n + 1)
-                              if n < plan.segments and n + 1 < len(files[n % 2]) else None)
-            await muxer.until(lambda: n < len(mine) and opened(i % 2, n))
-            if not mine[i].exists():
-                raise SplitError(f"the segment muxer did not write unit {i} ({mine[i].name})", segment=i)
-            for m in (0, 1):  # free the gaps written by now
-                while gaps[m] < len(files[m]) and (not muxer.running or (
-                        gaps[m] + 1 < len(files[m]) and files[m][gaps[m] + 1].exists())):
-                    files[m][gaps[m]].unlink(missing_ok=True)
-                    gaps[m] += 2
-            seg = await units.make_whole(i, mine[i], ends[i], first_frame)
-            first_frame += seg.frames
-            yield seg
+    try:
+        async with _Muxer(ffmpeg, args, workdir / "split.log") as muxer:
+            first_frame = 0
+            for i in range(plan.segments):
+                mine = files[i % 2]
+                n = i + 1  # the next unit may be written too, no more
+                muxer.pacer.allow(functools.partial(closed, n % 2, n) if n < plan.segments else None)
+                await muxer.until(functools.partial(closed, i % 2, i))
+                if not mine[i].is_file():
+                    raise SplitError(f"the segment muxer did not write unit {i} ({mine[i].name})", segment=i)
+                seg = await units.make_whole(i, mine[i], ends[i], first_frame)
+                first_frame += seg.frames
+                yield seg
+    finally:
+        for gap in gaps[0] + gaps[1]:
+            gap.unlink(missing_ok=True)
 
 
 def _ready_piece(plan: Plan, segment: int) -> int:

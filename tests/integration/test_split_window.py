@@ -210,3 +210,34 @@ def test_joined_units_listed_by_their_join_are_the_units_read_back(tmp_path: Pat
     assert len(listed) >= 4 and all(s.unit.suffix == ".nut" for s in listed)
     assert listed == read_back
     assert listed_probes <= read_back_probes - (len(listed) - 2), (listed_probes, read_back_probes)
+
+
+def test_intra_only_units_are_written_whole_with_nothing_between(tmp_path: Path) -> None:
+    """FFV1 with context: each unit is written whole by one of two segment muxers; what lies
+    between a muxer's units never reaches the disk, and the muxers wait for the consumer."""
+    src = media.vhs_ffv1(tmp_path / "src.mkv", seconds=24)
+
+    async def go() -> None:
+        packets = await probe_packets(src, 0)
+        tb = Fraction(await probe_value(src, "stream=time_base", "v:0"))
+        plan = add_context(plan_cuts(packets, tb, 1), packets, 2, 2)
+        assert plan.segments >= 20
+        work = tmp_path / "work"
+        work.mkdir()
+        async with contextlib.aclosing(split(src, 0, plan, tb, work, codec="ffv1", index=packets)) as units:
+            first = await anext(units)
+            async with asyncio.timeout(60):
+                while not _stopped_muxers():
+                    await asyncio.sleep(0.05)
+            files = list((work / "pieces").iterdir())
+            written = [f for f in files if not f.is_symlink()]
+            # the next unit and one or two begun (units overlap); a few more when this process
+            # was slow to look (units of 1 s are written in milliseconds), never the whole video
+            assert len(written) < plan.segments // 2, written
+            assert all(os.readlink(f) == os.devnull for f in files if f.is_symlink())
+            rest = [seg async for seg in units]
+        assert list((work / "pieces").iterdir()) == []
+        assert [s.index for s in [first, *rest]] == list(range(plan.segments))
+        assert sum(s.frames for s in [first, *rest]) == len(packets)
+        assert not any(f.suffix == ".ffconcat" for f in (work / "units").iterdir())
+    asyncio.run(go())
