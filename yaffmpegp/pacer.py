@@ -13,8 +13,9 @@ PACE = 0.005  # seconds between looks while the muxer runs ahead: it copies fast
 class Pacer:
     """Keeps the segment muxer from running far ahead of the units asked for, so the pieces
     on disk stay a bounded window instead of the whole video: the muxer is stopped
-    (SIGSTOP) once it has opened the file after the last one allowed, and continued
-    (SIGCONT) when more are allowed. It runs in short bursts, watched closely while it
+    (SIGSTOP) once it is past what was allowed (the caller's test: the file after the last
+    one allowed exists, or a muxer's list names it), and continued (SIGCONT) when more is
+    allowed. It runs in short bursts, watched closely while it
     runs (a stream copy writes tens of MB a second), not at all while stopped. Only this
     machine's own child is paused."""
 

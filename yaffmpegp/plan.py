@@ -172,7 +172,8 @@ def plan_cuts(
     length = Fraction(segment_length)
     floor = max(SHAPED_FLOOR, length / 10) if slots else max(Fraction(1), length / 5)
     first = keys[0]
-    last_pts = max(p.pts for p in packets)
+    last = max(packets, key=lambda p: p.pts)
+    last_pts = last.pts
 
     def step_after(pts: int) -> int:
         """Timestamps to the next cut from a cut at `pts`."""
@@ -188,7 +189,6 @@ def plan_cuts(
             chosen.append(i)
             target = packets[i].pts + step_after(packets[i].pts)
     tail_limit = Fraction(min_tail) if min_tail is not None else floor
-    last = max(packets, key=lambda p: p.pts)
     end = last_pts + last.duration  # the last frame's end (its duration when the demuxer gives it)
     if len(chosen) > 1 and (end - packets[chosen[-1]].pts) * time_base < tail_limit:
         chosen.pop()

@@ -197,6 +197,9 @@ def parse_packets(csv_text: str) -> list[Packet]:
     return packets
 
 
+NOPTS = -(2**63)  # AV_NOPTS_VALUE as framecrc prints it
+
+
 def parse_framecrc(text: str) -> tuple[Fraction | None, list[Packet], int | None]:
     """(time base, packets, earliest dts) of stream 0 from ffmpeg's framecrc muxer:
     `#tb 0: 1/64000`, then a line a packet, `0, dts, pts, duration, size, crc` and `, F=0x..`
@@ -218,9 +221,6 @@ def parse_framecrc(text: str) -> tuple[Fraction | None, list[Packet], int | None
         flags = next((int(p[2:], 16) for p in parts[6:] if p.startswith("F=")), 1)
         packets.append(Packet(stamp, bool(flags & 1), max(duration, 0)))
     return tb, packets, earliest
-
-
-NOPTS = -(2**63)  # AV_NOPTS_VALUE as framecrc prints it
 
 
 async def probe_packets(path: Path, stream: int, ffprobe: str = "ffprobe") -> list[Packet]:

@@ -13,7 +13,7 @@ piece that starts with a keyframe followed by earlier-shown frames then makes ff
 
 For an intra-only source (every packet a keyframe) whose units carry context, no unit is
 joined at all: two segment muxers in the one split process write the even and the odd units
-whole, context included (paired_cuts; the stretches between a muxer's units are deleted).
+whole, context included (paired_cuts; what lies between a muxer's units goes to /dev/null).
 
 The muxer is kept one unit ahead of what the consumer asked for (paused in between), and each
 piece is deleted once the last unit made from it exists: the pieces on disk are a window, not
@@ -89,10 +89,6 @@ class _Muxer:
             self.proc.kill()  # SIGKILL ends a stopped process too
             await self.proc.wait()
 
-    @property
-    def running(self) -> bool:
-        return self.proc.returncode is None
-
     async def until(self, ready: Callable[[], bool]) -> None:
         """Wait until `ready()` or the muxer's end; a failed muxer is the split's error."""
         while self.proc.returncode is None and not ready():
@@ -131,7 +127,7 @@ async def split(
     units_dir = workdir / "units"
     units_dir.mkdir()
     fmt, ext = piece_format(plan, codec)
-    pair = paired_cuts(plan, index is not None and all(p.key for p in index)) if fmt == "nut" else None
+    pair = paired_cuts(plan, index) if fmt == "nut" else None
     if pair is not None:
         async with contextlib.aclosing(_split_paired(src, stream, plan, source_tb, workdir, pair, index, ext,
                                                      ffmpeg, ffprobe)) as whole:
@@ -171,12 +167,13 @@ def unit_ends(plan: Plan) -> list[int]:
             for i in range(plan.segments)]
 
 
-def paired_cuts(plan: Plan, intra: bool) -> tuple[list[int], list[int]] | None:
+def paired_cuts(plan: Plan, index: Sequence[Packet] | None) -> tuple[list[int], list[int]] | None:
     """Cuts for two segment muxers that write every unit whole, its context included, so no
     unit is joined from pieces: one muxer cuts the even units (and the gaps between them),
-    the other the odd ones. Only for units with context, where every packet is a keyframe
-    (the muxer cuts nowhere else) and units two apart neither meet nor touch."""
-    if not plan.with_context or not intra or plan.segments < 2:
+    the other the odd ones. Only for units with context, where the source's `index` shows
+    every packet a keyframe (the muxer cuts nowhere else) and units two apart neither meet
+    nor touch."""
+    if not plan.with_context or plan.segments < 2 or index is None or not all(p.key for p in index):
         return None
     ends = unit_ends(plan)
     cuts: tuple[list[int], list[int]] = ([], [])
@@ -206,13 +203,10 @@ async def _split_paired(src: Path, stream: int, plan: Plan, source_tb: Fraction,
     gaps = [[f for j, f in enumerate(files[m]) if j % 2 != m] for m in (0, 1)]
     for gap in gaps[0] + gaps[1]:
         gap.symlink_to(os.devnull)  # what lies between a muxer's units is not kept
-    seen: list[set[str]] = [set(), set()]
 
     def closed(m: int, j: int) -> bool:
         """Whether muxer m has closed its file j: its list names it (a gap is never on disk)."""
-        if files[m][j].name not in seen[m] and listings[m].exists():
-            seen[m] = set(parse_segment_list(listings[m].read_text(errors="replace")))
-        return files[m][j].name in seen[m]
+        return files[m][j].name in units.listed(files[m][j].name)
 
     try:
         async with _Muxer(ffmpeg, args, workdir / "split.log") as muxer:
@@ -316,13 +310,18 @@ class _Units:
         is known and the muxer's list says that file starts where the clock puts it."""
         if self.clock is None or self.index is None or self.clock.tb != self.unit_tb:
             return None
+        if not listed_as(self.listed(name), name, self.clock.start_time(self.index, a)):
+            return None
+        return self.clock.packets(self.index, a, b)
+
+    def listed(self, name: str) -> dict[str, float]:
+        """The segment muxers' lists (file -> start time) as they are now: read again while
+        `name` is not in them (a muxer lists each file as it closes it)."""
         if name not in self._listed:
             for listing in self.listings:
                 if listing.exists():
                     self._listed.update(parse_segment_list(listing.read_text(errors="replace")))
-        if not listed_as(self._listed, name, self.clock.start_time(self.index, a)):
-            return None
-        return self.clock.packets(self.index, a, b)
+        return self._listed
 
     def _may_map(self) -> bool:
         """Whether the pieces' time base may divide the source's (MPEG-TS's is 1/90000;
