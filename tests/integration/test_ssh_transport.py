@@ -11,6 +11,7 @@ import os
 import socket
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -157,7 +158,15 @@ def test_put_get_round_trip_is_verified(fleet: Fleet, tmp_path: Path) -> None:
         down: list[int] = []
         async with transport(fleet) as t:
             await t.open(HostRequirements())
+            before = t.socket_writes()
             await t.put(src, "seg 00001.bin", up.append)
+            after = t.socket_writes()
+            assert before is not None and after is not None
+            packets, writes = after[0] - before[0], after[1] - before[1]
+            # 3 MiB in <= 32 KiB channel packets, each after an SSH_MSG_IGNORE: ~200 packets,
+            # written to the socket together, a few loop turns' worth at a time
+            assert packets >= 2 * src.stat().st_size // 32768
+            assert 0 < writes <= packets // 4
             remote = Path(t.path("seg 00001.bin"))  # same machine: root can look
             assert remote.read_bytes() == src.read_bytes()
             assert sorted(os.listdir(t.workdir)) == [LEASE, "seg 00001.bin"]  # no .part left
@@ -171,6 +180,41 @@ def test_put_get_round_trip_is_verified(fleet: Fleet, tmp_path: Path) -> None:
     assert back.read_bytes() == src.read_bytes()
     assert up_bytes == down_bytes == src.stat().st_size  # callbacks get new bytes only
     assert sorted(p.name for p in tmp_path.iterdir()) == ["back.bin", "src.bin"]
+
+
+def test_proxy_command_from_the_ssh_config_is_used(fleet: Fleet, tmp_path: Path) -> None:
+    """A ProxyCommand (likewise a ProxyJump) in the ssh config is honoured: asyncssh opens the
+    connection through it, and its packets are not coalesced (coalesce.py stays out of it)."""
+    h = fleet.host("h1")
+    used = tmp_path / "relay-used"
+    relay = tmp_path / "relay.py"
+    relay.write_text(
+        "import socket, sys, threading\n"
+        f"open({str(used)!r}, 'w').close()\n"
+        "s = socket.create_connection((sys.argv[1], int(sys.argv[2])))\n"
+        "def up():\n"
+        "    while data := sys.stdin.buffer.read1(65536):\n"
+        "        s.sendall(data)\n"
+        "    s.shutdown(socket.SHUT_WR)\n"
+        "threading.Thread(target=up, daemon=True).start()\n"
+        "while data := s.recv(65536):\n"
+        "    sys.stdout.buffer.write(data); sys.stdout.buffer.flush()\n")
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host viaproxy\n    ProxyCommand {sys.executable} {relay} %h %p\n"
+                      + fleet.ssh_config.read_text().replace("Host h1\n", "Host h1 viaproxy\n", 1))
+    src = tmp_path / "src.bin"
+    src.write_bytes(os.urandom(300_000))
+
+    async def main() -> tuple[int, int] | None:
+        async with SSHTransport(parse_host("viaproxy"), config=[str(config)]) as t:
+            await t.open(HostRequirements())
+            await t.put(src, "x.bin")
+            assert Path(t.path("x.bin")).read_bytes() == src.read_bytes()
+            return t.socket_writes()
+
+    assert asyncio.run(main()) is None
+    assert used.exists()
+    assert fleet.workdir_leftovers(h.name) == []
 
 
 def test_transfer_failures_raise_transfer_error(fleet: Fleet, tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Opening an SSH connection as OpenSSH would: ~/.ssh/config (and any extra config files),
 its known_hosts files checked (a new key accepted only when asked, a changed one never), a
-fast cipher unless the config names one, keepalives unless the config sets them."""
+fast cipher unless the config names one, keepalives unless the config sets them, and the
+SSH packets of one loop turn written to the socket together (coalesce.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +13,7 @@ import asyncssh
 
 from ..errors import HostError, HostKeyError
 from ..hosts import HostSpec
+from .coalesce import DirectTunnel
 from .hostkeys import HostKeyPolicy, append_known_host, read_known_hosts
 
 # AES-GCM first: on CPU-bound links (loopback, fast LANs) it beat chacha20-poly1305 here.
@@ -56,6 +58,8 @@ async def connect(spec: HostSpec, o: ConnectOptions, label: str) -> asyncssh.SSH
         extra["encryption_algs"] = _preferred_ciphers()
     if options.config.get("ServerAliveInterval") is None:
         extra.update(keepalive_interval=KEEPALIVE_INTERVAL, keepalive_count_max=KEEPALIVE_COUNT_MAX)
+    if not options.tunnel and not options.proxy_command:  # a ProxyJump or ProxyCommand: asyncssh's own way
+        extra["tunnel"] = DirectTunnel(options.family, options.local_addr)
     try:
         async with asyncio.timeout(o.timeout + 5):
             conn = await asyncssh.connect(

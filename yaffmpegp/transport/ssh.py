@@ -94,6 +94,12 @@ class SSHTransport(Transport):
         #: the cipher the connection negotiated (for diagnostics)
         self.cipher: str | None = None
 
+    def socket_writes(self) -> tuple[int, int] | None:
+        """(SSH packets sent, socket writes they took) on this connection, for diagnostics;
+        None where asyncssh writes each packet itself (through a ProxyJump or ProxyCommand)."""
+        coalescing = self._conn.get_extra_info("coalescing") if self._conn is not None else None
+        return (coalescing.writes, coalescing.flushes) if coalescing is not None else None
+
     @property
     def workdir(self) -> str | None:
         """The remote private work dir, once open."""
