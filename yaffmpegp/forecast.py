@@ -104,3 +104,22 @@ def queue_finishes(now: float, slots: int, running: Iterable[float | None],
         heapq.heappush(free, start + seconds)
         out.append(start + seconds)
     return out
+
+
+def next_start(now: float, slots: int, running: Iterable[float | None],
+               waiting: Iterable[tuple[float, float | None]], ask_at: float, upload: float) -> float | None:
+    """When one host would start encoding one more segment that it asks for at `ask_at` and
+    uploads in `upload` seconds, after the encodes it runs (`running`: their remaining
+    seconds) and the segments it holds (`waiting`, as for `queue_finishes`). None where that
+    cannot be told."""
+    free = [now + r if r is not None else None for r in running]
+    if any(f is None for f in free):
+        return None
+    free += [now] * max(0, slots - len(free))
+    heapq.heapify(free)
+    for ready_at, seconds in waiting:
+        if seconds is None:
+            return None
+        start = max(heapq.heappop(free), ready_at)
+        heapq.heappush(free, start + seconds)
+    return max(free[0], ask_at + upload)

@@ -6,8 +6,11 @@ times, and is offered first to a host it has not failed on; anything else ends t
 Segments held by a host that was lost are given back without counting as an attempt.
 When no host is left while work remains, the run ends with NoHostsError.
 
-No wasted work: a host with nothing to do takes a segment another host holds but has not
-started (still uploading, or uploaded and waiting for an encoder) when it is projected to
+No wasted work: a host whose slots are all busy asks for a segment to upload ahead, and
+when fewer segments wait than there are other hosts it takes one only if fewer than that
+many others are projected to finish it sooner (an idle host, or one whose encode ends first):
+else the segment would be moved from it later and uploaded twice. A host with nothing to do
+takes a segment another host holds but has not started (still uploading, or uploaded and waiting for an encoder) when it is projected to
 finish it sooner; the holder drops it. A segment that is running is started a second time
 only when the idle host's projected finish beats the running attempt's (see forecast.py).
 All times are the event loop's clock, so a simulator can run the real queue on virtual time.
@@ -23,12 +26,13 @@ from dataclasses import dataclass, field
 import tenacity
 
 from .errors import EncodeError, JobError, NoHostsError, YaffError
-from .forecast import Fleet, queue_finishes, remaining
+from .forecast import Fleet, next_start, queue_finishes, remaining
 from .segment import Segment
 
 STRAGGLER_LOOK = 1.0  # seconds between looks for a straggler while hosts finish
 SPECULATE_MARGIN = 0.1  # a second attempt must be projected to finish this share of its time sooner
 MOVE_MARGIN = 0.05  # the same for moving an uploaded segment (its upload is lost)
+LEAVE_MARGIN = 0.1  # a host leaves a segment to others projected to start it this share sooner
 RATE_WAIT = 2.0  # seconds after an encode's first report of frames that its rate is judged without a second
 MAX_LOOKS = 8  # candidates an idle host weighs at each look
 # what happens to an attempt, in order
@@ -218,23 +222,27 @@ class WorkQueue:
             self._looks_at = float("-inf")  # a new segment others may take over: look afresh
         return att
 
-    async def take(self, host: str, idle: Callable[[], bool] = lambda: False) -> Attempt | None:
+    async def take(self, host: str, idle: Callable[[], bool] | None = None) -> Attempt | None:
         """The next attempt for `host`, or None once every segment is done (or the run
         failed). When nothing waits and `idle()` says the host has nothing to do, a segment
         another host holds: one it has not started (moved here), or one it runs that this
-        host is projected to finish sooner (a second attempt; the first valid result wins)."""
+        host is projected to finish sooner (a second attempt; the first valid result wins).
+        When `idle()` says its slots are all busy (it asks to upload ahead), it may leave the
+        last segments to hosts projected to finish them sooner. Without `idle`: neither."""
         while not self.finished:
-            seg = self._pick(host)
+            free = idle is not None and idle()
+            left = idle is not None and not free and self._leave_to_others(host)
+            seg = None if left else self._pick(host)
             if seg is not None:
                 self.attempts[seg.index] += 1
                 return self._start(seg, host)
-            if idle() and (att := self._look(host)) is not None:
+            if free and (att := self._look(host)) is not None:
                 return att
             wait = self._next_ready()
-            if idle() and self._live:  # projections change as others go on: look again soon
+            if left or (free and self._live):  # projections change as others go on: look again soon
                 wait = min(wait, STRAGGLER_LOOK) if wait is not None else STRAGGLER_LOOK
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiters[fut] = (host, idle)
+            self._waiters[fut] = (host, idle or (lambda: False))
             try:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
@@ -243,10 +251,77 @@ class WorkQueue:
                 self._waiters.pop(fut, None)
         return None
 
-    async def get(self, host: str, idle: Callable[[], bool] = lambda: False) -> Segment | None:
+    async def get(self, host: str, idle: Callable[[], bool] | None = None) -> Segment | None:
         """`take`, for callers that need only the segment."""
         att = await self.take(host, idle)
         return None if att is None else att.seg
+
+    # ----- busy hosts: upload ahead, or leave it to a host that starts it sooner ---------------
+    def _leave_to_others(self, host: str) -> bool:
+        """Whether `host`, asking for a segment to upload ahead, should leave the waiting
+        ones to others: as many other hosts as segments wait are projected to finish the next
+        one sooner (each taking it when it asks: at once when idle, else when its first held
+        segment starts; then uploading and encoding it)."""
+        waiting = len(self._waiting)
+        others = self._hosts - {host}
+        if not waiting or waiting > len(others):
+            return False
+        now = _now()
+        seg = self._waiting[0]
+        try:
+            nbytes = seg.size
+        except OSError:  # (as Attempt.nbytes: nothing to upload is known)
+            nbytes = 0
+        by_host = self._attempts_by_host()
+        mine = self._next_finish(host, by_host.get(host, []), now, seg.expected, nbytes, asking=True)
+        if mine is None:
+            return False
+        sooner = 0
+        for name in others:
+            done = self._next_finish(name, by_host.get(name, []), now, seg.expected, nbytes, asking=False)
+            if done is not None and done < mine - LEAVE_MARGIN * (mine - now):
+                sooner += 1
+                if sooner >= waiting:
+                    return True
+        return False
+
+    def _attempts_by_host(self) -> dict[str, list[Attempt]]:
+        by_host: dict[str, list[Attempt]] = {}
+        for hosts in self._live.values():
+            for att in hosts.values():
+                by_host.setdefault(att.host, []).append(att)
+        return by_host
+
+    def _projection(self, name: str, atts: list[Attempt], now: float, fallback_fps: float | None = None,
+                    ) -> tuple[list[Attempt], list[float | None], list[Attempt], list[tuple[float, float | None]]]:
+        """A host's encodes running (and their remaining seconds), and the segments it holds
+        unstarted, in the order it took them (and when each is ready, how long it encodes;
+        at `fallback_fps` while the host has finished no encode)."""
+        fps = self.fleet.fps(name) or fallback_fps
+        running = [a for a in atts if a.state == ENCODING]
+        rem = [remaining(a.seg.expected, a.fraction, now - (a.started or now), fps) for a in running]
+        queued = sorted((a for a in atts if a.unstarted), key=lambda a: a.taken)
+        ready = [(now if a.state == READY else max(now, a.taken + self.fleet.upload_seconds(name, a.nbytes)),
+                  self.fleet.encode_seconds(name, a.seg.expected, fallback_fps)) for a in queued]
+        return running, rem, queued, ready
+
+    def _next_finish(self, name: str, atts: list[Attempt], now: float, frames: int, nbytes: int, *,
+                     asking: bool) -> float | None:
+        seen = [a.fraction * a.seg.expected / (now - a.started) for a in atts
+                if a.state == ENCODING and a.started is not None and now > a.started and a.rate_seen(now)]
+        fallback = sum(seen) / len(seen) if seen else None  # its own encodes' rate, before one has ended
+        encode = self.fleet.encode_seconds(name, frames, fallback)
+        _, rem, queued, ready = self._projection(name, atts, now, fallback)
+        if encode is None:
+            return None
+        slots = self.fleet.host(name).slots
+        ask_at = now
+        if not asking and queued and len(rem) >= slots:  # its sender asks when its first held one starts
+            if any(r is None for r in rem):
+                return None
+            ask_at = now + min(r for r in rem if r is not None)
+        start = next_start(now, slots, rem, ready, ask_at, self.fleet.upload_seconds(name, nbytes))
+        return None if start is None else start + encode
 
     # ----- idle hosts: take over or start again -------------------------------------------------
     def _look(self, host: str) -> Attempt | None:
@@ -288,19 +363,10 @@ class WorkQueue:
 
     def _forecast(self, now: float) -> None:
         """Projected finish of every attempt others might take, latest first."""
-        by_host: dict[str, list[Attempt]] = {}
-        for hosts in self._live.values():
-            for att in hosts.values():
-                by_host.setdefault(att.host, []).append(att)
         looks: list[tuple[float, Attempt]] = []
-        for name, atts in by_host.items():
-            fps = self.fleet.fps(name)
-            running = [a for a in atts if a.state == ENCODING]
-            rem = [remaining(a.seg.expected, a.fraction, now - (a.started or now), fps) for a in running]
+        for name, atts in self._attempts_by_host().items():
+            running, rem, queued, ready = self._projection(name, atts, now)
             looks += [(now + r, a) for r, a in zip(rem, running) if r is not None]
-            queued = sorted((a for a in atts if a.unstarted), key=lambda a: a.taken)
-            ready = [(now if a.state == READY else max(now, a.taken + self.fleet.upload_seconds(name, a.nbytes)),
-                      self.fleet.encode_seconds(name, a.seg.expected)) for a in queued]
             finishes = queue_finishes(now, self.fleet.host(name).slots, rem, ready)
             looks += [(f, a) for f, a in zip(finishes, queued) if f is not None]
         looks.sort(key=lambda x: -x[0])

@@ -79,3 +79,31 @@ def test_a_running_encode_is_started_again_only_once_its_own_rate_shows() -> Non
             again = await work.take("h2", idle=lambda: True)
         assert again is not None and again.speculative and again.seg.index == 0
     asyncio.run(go())
+
+
+def test_a_busy_host_leaves_the_last_segment_to_the_host_that_finishes_it_sooner() -> None:
+    """h1 asks for a segment to upload ahead while its own encode has seconds to go; h2's is
+    about to end: the one segment left waits for h2 rather than being uploaded to h1 and
+    moved (uploaded again) once h2 is idle."""
+    async def go() -> None:
+        work = WorkQueue([_seg(0), _seg(1), _seg(2)], 3)
+        for host in ("h1", "h2"):
+            await work.host_up(host)
+            work.fleet.measured(host, fps=25.0)
+        first = await work.take("h1")
+        second = await work.take("h2")
+        assert first is not None and second is not None
+        assert work.encoding(first) and work.encoding(second)
+        await asyncio.sleep(0.2)
+        first.wrote(1)
+        second.wrote(20)
+        await asyncio.sleep(0.2)
+        first.wrote(2)  # 2 of 25 frames in 0.4 s: ~4.6 s to go on h1
+        second.wrote(24)  # h2 is about to be free: it would encode segment 2 in ~1 s
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.3):
+                assert await work.take("h1", idle=lambda: False) is None, "taken ahead by the later host"
+        async with asyncio.timeout(1):
+            ahead = await work.take("h2", idle=lambda: False)
+        assert ahead is not None and ahead.seg.index == 2 and not ahead.moved_from
+    asyncio.run(go())
