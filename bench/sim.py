@@ -44,11 +44,13 @@ def main() -> None:
         for sc in SCENARIOS[:-1] if args.quick else SCENARIOS:
             rs = [run(dataclasses.replace(sc, seed=k)) for k in range(1, args.seeds + 1)]
             bound, fore = [r.ratio for r in rs], [r.ratio_foresight for r in rs]
-            wasted = [r.report["duplicates"]["wasted_encode_seconds"] for r in rs]
+            dup = [r.report["duplicates"] for r in rs]
             print(f"{sc.name}, seeds 1-{args.seeds}: ratio mean {statistics.mean(bound):.3f} max {max(bound):.3f}; "
                   f"÷ foresight mean {statistics.mean(fore):.3f} max {max(fore):.3f}; "
-                  f"wasted encode-s mean {statistics.mean(wasted):.0f}; every segment once: "
-                  f"{all(r.done_once for r in rs)}", flush=True)
+                  f"wasted encode-s mean {statistics.mean(d['wasted_encode_seconds'] for d in dup):.0f}; "
+                  f"segments moved (uploaded twice) {sum(d['moved_segments'] for d in dup)}, bytes sent twice "
+                  f"(moves and second attempts) {sum(d['wasted_upload_bytes'] for d in dup) / 1e9:.1f} GB; "
+                  f"every segment once: {all(r.done_once for r in rs)}", flush=True)
         return
     results = []
     for sc in SCENARIOS[:-1] if args.quick else SCENARIOS:

@@ -10,8 +10,8 @@ No wasted work: a host whose slots are all busy asks for a segment to upload ahe
 when fewer segments wait than there are other hosts it takes one only if fewer than that
 many others are projected to finish it sooner (an idle host, or one whose encode ends first):
 else the segment would be moved from it later and uploaded twice. A host with nothing to do
-takes a segment another host holds but has not started (still uploading, or uploaded and waiting for an encoder) when it is projected to
-finish it sooner; the holder drops it. A segment that is running is started a second time
+takes a segment another host holds but has not started (still uploading, or uploaded and
+waiting for an encoder) when it is projected to finish it sooner; the holder drops it. A segment that is running is started a second time
 only when the idle host's projected finish beats the running attempt's (see forecast.py).
 All times are the event loop's clock, so a simulator can run the real queue on virtual time.
 """
