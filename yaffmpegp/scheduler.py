@@ -11,8 +11,9 @@ when fewer segments wait than there are other hosts it takes one only if fewer t
 many others are projected to finish it sooner (an idle host, or one whose encode ends first):
 else the segment would be moved from it later and uploaded twice. A host with nothing to do
 takes a segment another host holds but has not started (still uploading, or uploaded and
-waiting for an encoder) when it is projected to finish it sooner; the holder drops it. A segment that is running is started a second time
-only when the idle host's projected finish beats the running attempt's (see forecast.py).
+waiting for an encoder) when it is projected to finish it sooner; the holder drops it. A
+segment that is running is started a second time only when the idle host's projected finish
+beats the running attempt's (see forecast.py).
 All times are the event loop's clock, so a simulator can run the real queue on virtual time.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ from .segment import Segment
 STRAGGLER_LOOK = 1.0  # seconds between looks for a straggler while hosts finish
 SPECULATE_MARGIN = 0.1  # a second attempt must be projected to finish this share of its time sooner
 MOVE_MARGIN = 0.05  # the same for moving an uploaded segment (its upload is lost)
-LEAVE_MARGIN = 0.1  # a host leaves a segment to others projected to start it this share sooner
+LEAVE_MARGIN = 0.1  # a host leaves a segment to others projected to finish it this share sooner
 RATE_WAIT = 2.0  # seconds after an encode's first report of frames that its rate is judged without a second
 MAX_LOOKS = 8  # candidates an idle host weighs at each look
 # what happens to an attempt, in order
@@ -256,7 +257,7 @@ class WorkQueue:
         att = await self.take(host, idle)
         return None if att is None else att.seg
 
-    # ----- busy hosts: upload ahead, or leave it to a host that starts it sooner ---------------
+    # ----- busy hosts: upload ahead, or leave it to a host that finishes it sooner -------------
     def _leave_to_others(self, host: str) -> bool:
         """Whether `host`, asking for a segment to upload ahead, should leave the waiting
         ones to others: as many other hosts as segments wait are projected to finish the next
@@ -292,28 +293,26 @@ class WorkQueue:
                 by_host.setdefault(att.host, []).append(att)
         return by_host
 
-    def _projection(self, name: str, atts: list[Attempt], now: float, fallback_fps: float | None = None,
+    def _projection(self, name: str, atts: list[Attempt], now: float,
                     ) -> tuple[list[Attempt], list[float | None], list[Attempt], list[tuple[float, float | None]]]:
         """A host's encodes running (and their remaining seconds), and the segments it holds
-        unstarted, in the order it took them (and when each is ready, how long it encodes;
-        at `fallback_fps` while the host has finished no encode)."""
-        fps = self.fleet.fps(name) or fallback_fps
+        unstarted, in the order it took them (and when each is ready, how long it encodes)."""
+        fps = self.fleet.fps(name)
         running = [a for a in atts if a.state == ENCODING]
         rem = [remaining(a.seg.expected, a.fraction, now - (a.started or now), fps) for a in running]
         queued = sorted((a for a in atts if a.unstarted), key=lambda a: a.taken)
         ready = [(now if a.state == READY else max(now, a.taken + self.fleet.upload_seconds(name, a.nbytes)),
-                  self.fleet.encode_seconds(name, a.seg.expected, fallback_fps)) for a in queued]
+                  self.fleet.encode_seconds(name, a.seg.expected)) for a in queued]
         return running, rem, queued, ready
 
     def _next_finish(self, name: str, atts: list[Attempt], now: float, frames: int, nbytes: int, *,
                      asking: bool) -> float | None:
-        seen = [a.fraction * a.seg.expected / (now - a.started) for a in atts
-                if a.state == ENCODING and a.started is not None and now > a.started and a.rate_seen(now)]
-        fallback = sum(seen) / len(seen) if seen else None  # its own encodes' rate, before one has ended
-        encode = self.fleet.encode_seconds(name, frames, fallback)
-        _, rem, queued, ready = self._projection(name, atts, now, fallback)
+        """When host `name` would finish one more segment (`frames`, `nbytes`): asked for now
+        (`asking`), else when its sender next asks; None while its speed is unknown."""
+        encode = self.fleet.encode_seconds(name, frames)
         if encode is None:
             return None
+        _, rem, queued, ready = self._projection(name, atts, now)
         slots = self.fleet.host(name).slots
         ask_at = now
         if not asking and queued and len(rem) >= slots:  # its sender asks when its first held one starts

@@ -107,3 +107,19 @@ def test_a_busy_host_leaves_the_last_segment_to_the_host_that_finishes_it_sooner
             ahead = await work.take("h2", idle=lambda: False)
         assert ahead is not None and ahead.seg.index == 2 and not ahead.moved_from
     asyncio.run(go())
+
+
+def test_next_start_counts_what_a_host_runs_and_holds_and_its_upload() -> None:
+    from yaffmpegp.forecast import next_start
+
+    # idle, 2 slots: as soon as the upload is through
+    assert next_start(10.0, 2, [], [], ask_at=10.0, upload=3.0) == 13.0
+    # one slot, 4 s to go, a held segment ready at 11 that encodes in 5 s: free at 19
+    assert next_start(10.0, 1, [4.0], [(11.0, 5.0)], ask_at=14.0, upload=1.0) == 19.0
+    # the same, but its upload would end after that
+    assert next_start(10.0, 1, [4.0], [(11.0, 5.0)], ask_at=14.0, upload=7.0) == 21.0
+    # two slots, one busy for 4 s: the free one takes the held segment, the next starts at 14
+    assert next_start(10.0, 2, [4.0], [(10.0, 5.0)], ask_at=10.0, upload=0.0) == 14.0
+    # what cannot be told
+    assert next_start(10.0, 1, [None], [], ask_at=10.0, upload=0.0) is None
+    assert next_start(10.0, 1, [1.0], [(10.0, None)], ask_at=10.0, upload=0.0) is None

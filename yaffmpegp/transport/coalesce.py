@@ -8,9 +8,10 @@ SSH_MSG_IGNORE packet (asyncssh adds one before every packet once encryption is 
 the same for asyncssh: writes made in one turn of the loop are joined and passed on in one
 write at its end. Order and content are unchanged; nothing waits longer than that turn.
 
-It is put under asyncssh through the documented `tunnel` seam: an object with a
-`create_connection(factory, host, port)` opens the TCP connection itself (`direct_tunnel`).
-Connections through a ProxyJump or ProxyCommand keep asyncssh's own path.
+It is put under asyncssh through its `tunnel` argument, which takes any object with a
+`create_connection(factory, host, port)` method: `DirectTunnel` opens the plain TCP
+connection asyncssh would open. Connections through a ProxyJump or ProxyCommand keep
+asyncssh's own path.
 """
 from __future__ import annotations
 
