@@ -4,8 +4,9 @@ slots, 5 % stragglers (10x slower from a random moment), 2 % hosts lost mid-run.
 Prints, per scenario, makespan ÷ lower bound max(work ÷ total speed, bytes ÷ coordinator link)
 (goal <= 1.10; also ÷ an attainable bound that counts each host's own link, the stragglers'
 slowdown and the lost hosts, and ÷ the makespan of an offline schedule that knows every speed
-and fault in advance but keeps segments whole), the coordinator's CPU per segment (process time of the whole simulation, so
-an upper bound), and last the host count where one coordinator's CPU would saturate.
+and fault in advance but keeps segments whole), the coordinator's CPU per segment (process
+time of the simulation less its simulated links', so still an upper bound: the simulated
+encoders' own work is in it), and last the host count where one coordinator's CPU would saturate.
 Usage: python bench/sim.py [--quick] [--seeds N] [--only TEXT]
 (--seeds N: each scenario with seeds 1..N, the mean and worst ratios only: to tell a scheduler
 change from one fleet's luck.)
@@ -65,9 +66,9 @@ def main() -> None:
         results.append(r)
         d = r.report["duplicates"]
         print(f"{sc.name}: makespan {r.makespan:.0f} s (virtual), bound {r.bound:.0f} s, "
-              f"{r.encodes} encodes for {sc.segments} segments ({d['speculative_attempts']} second attempts, "
+              f"{r.encodes} encodes for {r.segments} segments ({d['speculative_attempts']} second attempts, "
               f"{d['moved_segments']} moved, {d['wasted_encode_seconds']:.0f} encode-s wasted), "
-              f"coordinator CPU {1000 * r.cpu_seconds / sc.segments:.2f} ms/segment "
+              f"coordinator CPU {1000 * r.cpu_seconds / r.segments:.2f} ms/segment "
               f"({time.perf_counter() - t0:.1f} s real); every segment once: {r.done_once}; "
               f"attainable bound {r.attainable:.0f} s (each host's link, slowdowns, losses): ratio "
               f"{r.ratio_attainable:.3f}; an offline schedule with foresight (longest first, whole segments) "

@@ -3,6 +3,23 @@ own host's link, and what slower ones leave is shared by the others."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def _timed(method: Callable[..., T]) -> Callable[..., T]:
+    """Adds the CPU the simulated link spends to `self.cpu`: the simulation's own cost, not
+    the coordinator's, so the bench can leave it out."""
+    def timed(self: SharedLink, *args: object) -> T:
+        t0 = time.process_time()
+        try:
+            return method(self, *args)
+        finally:
+            self.cpu += time.process_time() - t0
+    return timed
 
 
 class SharedLink:
@@ -12,7 +29,9 @@ class SharedLink:
         self._active: dict[asyncio.Future[None], list[float]] = {}  # future -> [left, cap, rate]
         self._last = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self.cpu = 0.0  # process seconds spent here (see _timed)
 
+    @_timed
     def transfer(self, nbytes: int, cap: float) -> asyncio.Future[None]:
         """A future done once `nbytes` went through; cancel it (or set its exception) to abort."""
         loop = asyncio.get_running_loop()
@@ -24,6 +43,7 @@ class SharedLink:
         self._plan(loop)
         return fut
 
+    @_timed
     def _gone(self, fut: asyncio.Future[None]) -> None:
         item = self._active.pop(fut, None)
         if item is not None:  # aborted: what it did not send was never sent
@@ -53,6 +73,7 @@ class SharedLink:
         soonest = min(max(0.0, it[0]) / it[2] for it in items)
         self._timer = loop.call_at(self._last + soonest, self._tick)
 
+    @_timed
     def _tick(self) -> None:
         loop = asyncio.get_running_loop()
         self._timer = None

@@ -57,6 +57,7 @@ class Result:
     attainable: float = 0.0  # the bound counting each host's own link, slowdowns and losses
     foresight: float = 0.0  # an offline schedule that knows every speed: see `foresight`
     report: dict = field(default_factory=dict)
+    segments: int = 0  # as cut: more than the scenario's where the planner shapes the tail
 
     @property
     def ratio(self) -> float:
@@ -217,7 +218,7 @@ async def _run(sc: Scenario, hosts: list[SimHost], frames: list[int], tmp: Path)
     async with asyncio.TaskGroup() as tg:
         for t in transports:
             tg.create_task(HostPipeline(t, work, build, ps, events, req).run())
-    cpu = time.process_time() - cpu
+    cpu = time.process_time() - cpu - net.up.cpu - net.down.cpu  # (the simulated links' own left out)
     if work.failure is not None:
         raise work.failure
     report = stats.summary()
@@ -226,7 +227,7 @@ async def _run(sc: Scenario, hosts: list[SimHost], frames: list[int], tmp: Path)
                   and len(done) == len(segs),
                   encodes=sum(t.encodes for t in transports), not_started_duplicates=len(odd),
                   attainable=_attainable(sc, hosts, frames), foresight=foresight(sc, hosts, frames),
-                  report=report)
+                  report=report, segments=len(segs))
 
 
 def run(sc: Scenario) -> Result:
