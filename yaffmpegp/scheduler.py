@@ -52,6 +52,14 @@ def _now() -> float:
     return asyncio.get_running_loop().time()
 
 
+def _size(seg: Segment) -> int:
+    """Bytes to upload; 0 where the unit is gone (nothing to upload is known)."""
+    try:
+        return seg.size
+    except OSError:
+        return 0
+
+
 @dataclass(eq=False)
 class Attempt:
     """One host's attempt at one segment, from the moment it is taken from the queue."""
@@ -73,10 +81,7 @@ class Attempt:
     @property
     def nbytes(self) -> int:
         if self._nbytes is None:
-            try:
-                self._nbytes = self.seg.size
-            except OSError:
-                self._nbytes = 0
+            self._nbytes = _size(self.seg)
         return self._nbytes
 
     @property
@@ -118,6 +123,7 @@ class WorkQueue:
         self.speculated = 0  # second attempts started at running segments
         self.moved = 0  # segments taken over by an idle host before their holder started them
         self._live: dict[int, dict[str, Attempt]] = {}  # segment -> host -> attempt
+        self._by_host: dict[str, dict[int, Attempt]] = {}  # the same, host -> segment -> attempt
         self._by_index: dict[int, Segment] = {s.index: s for s in self._waiting}
         self._seen: dict[tuple[int, str], list[str]] = {}  # (segment, failure signature) -> hosts
         self._waiters: dict[asyncio.Future[None], tuple[str, Callable[[], bool]]] = {}
@@ -219,6 +225,7 @@ class WorkQueue:
     def _start(self, seg: Segment, host: str, **how: object) -> Attempt:
         att = Attempt(seg, host, _now(), **how)  # type: ignore[arg-type]
         self._live.setdefault(seg.index, {})[host] = att
+        self._by_host.setdefault(host, {})[seg.index] = att
         if not att.speculative:
             self._looks_at = float("-inf")  # a new segment others may take over: look afresh
         return att
@@ -269,29 +276,21 @@ class WorkQueue:
             return False
         now = _now()
         seg = self._waiting[0]
-        try:
-            nbytes = seg.size
-        except OSError:  # (as Attempt.nbytes: nothing to upload is known)
-            nbytes = 0
-        by_host = self._attempts_by_host()
-        mine = self._next_finish(host, by_host.get(host, []), now, seg.expected, nbytes, asking=True)
+        nbytes = _size(seg)
+        mine = self._next_finish(host, now, seg.expected, nbytes, asking=True)
         if mine is None:
             return False
         sooner = 0
         for name in others:
-            done = self._next_finish(name, by_host.get(name, []), now, seg.expected, nbytes, asking=False)
+            done = self._next_finish(name, now, seg.expected, nbytes, asking=False)
             if done is not None and done < mine - LEAVE_MARGIN * (mine - now):
                 sooner += 1
                 if sooner >= waiting:
                     return True
         return False
 
-    def _attempts_by_host(self) -> dict[str, list[Attempt]]:
-        by_host: dict[str, list[Attempt]] = {}
-        for hosts in self._live.values():
-            for att in hosts.values():
-                by_host.setdefault(att.host, []).append(att)
-        return by_host
+    def _attempts_of(self, host: str) -> list[Attempt]:
+        return list(self._by_host.get(host, {}).values())
 
     def _projection(self, name: str, atts: list[Attempt], now: float,
                     ) -> tuple[list[Attempt], list[float | None], list[Attempt], list[tuple[float, float | None]]]:
@@ -305,14 +304,13 @@ class WorkQueue:
                   self.fleet.encode_seconds(name, a.seg.expected)) for a in queued]
         return running, rem, queued, ready
 
-    def _next_finish(self, name: str, atts: list[Attempt], now: float, frames: int, nbytes: int, *,
-                     asking: bool) -> float | None:
+    def _next_finish(self, name: str, now: float, frames: int, nbytes: int, *, asking: bool) -> float | None:
         """When host `name` would finish one more segment (`frames`, `nbytes`): asked for now
         (`asking`), else when its sender next asks; None while its speed is unknown."""
         encode = self.fleet.encode_seconds(name, frames)
         if encode is None:
             return None
-        _, rem, queued, ready = self._projection(name, atts, now)
+        _, rem, queued, ready = self._projection(name, self._attempts_of(name), now)
         slots = self.fleet.host(name).slots
         ask_at = now
         if not asking and queued and len(rem) >= slots:  # its sender asks when its first held one starts
@@ -363,8 +361,8 @@ class WorkQueue:
     def _forecast(self, now: float) -> None:
         """Projected finish of every attempt others might take, latest first."""
         looks: list[tuple[float, Attempt]] = []
-        for name, atts in self._attempts_by_host().items():
-            running, rem, queued, ready = self._projection(name, atts, now)
+        for name, held in self._by_host.items():
+            running, rem, queued, ready = self._projection(name, list(held.values()), now)
             looks += [(now + r, a) for r, a in zip(rem, running) if r is not None]
             finishes = queue_finishes(now, self.fleet.host(name).slots, rem, ready)
             looks += [(f, a) for f, a in zip(finishes, queued) if f is not None]
@@ -375,6 +373,7 @@ class WorkQueue:
         seg = att.seg
         if att.unstarted:  # moved: its holder drops it
             del self._live[seg.index][att.host]  # the segment's entry stays: it is started below
+            del self._by_host[att.host][seg.index]
             att.revoked.set()
             self.moved += 1
             self._changed(host=att.host)
@@ -410,6 +409,7 @@ class WorkQueue:
         """`host` no longer works on segment `index` (done, failed, given back, superseded)."""
         hosts = self._live.get(index)
         if hosts is not None and hosts.pop(host, None) is not None:
+            del self._by_host[host][index]
             if not hosts:
                 del self._live[index]
             self._changed(host=host)
@@ -424,6 +424,7 @@ class WorkQueue:
 
     async def done(self, seg: Segment, host: str) -> None:
         for other in self._live.pop(seg.index, {}).values():
+            del self._by_host[other.host][seg.index]
             if other.host != host:
                 other.revoked.set()  # an attempt not started yet is dropped at once
         self._open.discard(seg.index)
