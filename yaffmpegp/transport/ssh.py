@@ -32,7 +32,7 @@ from .base import (ByteCallback, FFmpegRun, HostInfo, HostRequirements, LineCall
 from .connect import ConnectOptions, connect, os_reason
 from .lease import LEASE, LeaseTimes, stale_dirs, write_lease
 from .remote import KILL_GRACE, kill_script, make_workdir, pump_output, read_pid, tied_run
-from .transfer import DIGEST_TOOL, local_digest, progress_handler, verify
+from .transfer import REMOTE_DIGESTS, local_digest, pick_digest_script, progress_handler, verify
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -86,6 +86,7 @@ class SSHTransport(Transport):
         self._sftp: asyncssh.SFTPClient | None = None
         self._sftp_lock = asyncio.Lock()
         self._dir: str | None = None
+        self._digest = "sha1sum"  # the host's SHA-1 command: open() picks the fastest
         self._pids: set[int] = set()  # remote ffmpeg processes still running for us
         self._closing = False
         self._orphans = ""  # cleanup script for a lost connection, run on the next open()
@@ -115,7 +116,7 @@ class SSHTransport(Transport):
                 if self._orphans:  # left by a connection that was lost: the host is back
                     await self._exec(self._orphans, reserved=True)
                     self._orphans = ""
-                encoders, _ = await _both(self._check_ffmpeg(), self._check_tool(DIGEST_TOOL))
+                encoders, self._digest = await _both(self._check_ffmpeg(), self._pick_digest())
                 missing = sorted(set(requirements.encoders) - encoders)
                 if missing:
                     raise HostError(f"ffmpeg has no encoder {', '.join(missing)}", host=self.label)
@@ -146,10 +147,13 @@ class SSHTransport(Transport):
                                   f"df -Pk {shlex.quote(self._dir)} | tail -n 1")
         return parse_description(str(result.stdout))
 
-    async def _check_tool(self, tool: str) -> None:
-        result = await self._exec(f"command -v {shlex.quote(tool)}")
-        if result.returncode != 0:
-            raise HostError(f"{tool} not found on the remote PATH", host=self.label)
+    async def _pick_digest(self) -> str:
+        """The host's fastest command for the transfer check's SHA-1 (see transfer.py)."""
+        result = await self._exec(f"sh -c {shlex.quote(pick_digest_script())}")
+        chosen = str(result.stdout).strip()
+        if result.returncode != 0 or chosen not in REMOTE_DIGESTS:
+            raise HostError("no SHA-1 tool on the remote PATH (openssl or sha1sum)", host=self.label)
+        return chosen
 
     async def _make_workdir(self) -> str:
         """A private work dir (mode 700, with its lease) under the root; its absolute path."""
@@ -266,7 +270,7 @@ class SSHTransport(Transport):
     async def _remote_digest(self, path: str) -> tuple[int, str]:
         """(size, digest) of a remote file. Read from stdin, so no file name is echoed back."""
         quoted = shlex.quote(path)
-        result = await self._exec(f"wc -c < {quoted} && {DIGEST_TOOL} < {quoted}")
+        result = await self._exec(f"wc -c < {quoted} && {self._digest} < {quoted}")
         lines = str(result.stdout).split()
         if result.returncode != 0 or len(lines) < 2 or not lines[0].isdigit():
             raise TransferError(f"cannot checksum {posixpath.basename(path)}", host=self.label,

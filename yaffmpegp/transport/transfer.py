@@ -3,7 +3,9 @@
 A file moved to or from a host counts only once its size and digest, computed on both ends,
 agree. It guards against truncated or damaged files; SSH itself already authenticates every
 byte in transit. coreutils' sha1sum ran at 680 MB/s here, sha256sum at 340 MB/s, and the
-remote digest is on the critical path of every upload, so SHA-1.
+remote digest is on the critical path of every upload, so SHA-1. On the host, OpenSSL's SHA-1
+where it is installed: it uses the CPU's SHA instructions (0.18 CPU-s for 235 MB here, where
+coreutils' sha1sum took 0.83), which every host pays for every byte it is sent.
 """
 from __future__ import annotations
 
@@ -14,7 +16,18 @@ from pathlib import Path
 from ..errors import TransferError
 from .base import ByteCallback
 
-DIGEST, DIGEST_TOOL = "sha1", "sha1sum"  # hashlib's name, the remote tool
+DIGEST = "sha1"  # hashlib's name
+# Remote commands that print a file's SHA-1 (from stdin) as coreutils does, fastest first.
+REMOTE_DIGESTS = ("openssl dgst -sha1 -r", "sha1sum", "shasum -a 1")
+_EMPTY_SHA1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+
+
+def pick_digest_script() -> str:
+    """A remote shell script printing the first of REMOTE_DIGESTS that runs there and gives
+    the right digest of nothing (exit 1 when none does)."""
+    tries = " ".join(f"'{c}'" for c in REMOTE_DIGESTS)  # (constants: nothing to quote)
+    return (f"for c in {tries}; do out=$($c </dev/null 2>/dev/null) && "
+            f'[ "${{out%% *}}" = {_EMPTY_SHA1} ] && {{ echo "$c"; exit 0; }}; done; exit 1')
 
 
 def local_digest(path: Path) -> tuple[int, str]:
