@@ -361,8 +361,8 @@ class WorkQueue:
     def _forecast(self, now: float) -> None:
         """Projected finish of every attempt others might take, latest first."""
         looks: list[tuple[float, Attempt]] = []
-        for name, held in self._by_host.items():
-            running, rem, queued, ready = self._projection(name, list(held.values()), now)
+        for name in self._by_host:
+            running, rem, queued, ready = self._projection(name, self._attempts_of(name), now)
             looks += [(now + r, a) for r, a in zip(rem, running) if r is not None]
             finishes = queue_finishes(now, self.fleet.host(name).slots, rem, ready)
             looks += [(f, a) for f, a in zip(finishes, queued) if f is not None]
